@@ -1,0 +1,245 @@
+"""The batch job: find files, skip the unchanged, parse in a worker, embed, seal, upsert, prune.
+
+Order of writes per file (crash safety): upsert the new chunks (idempotent ids), then delete
+that source's stale chunks, then record it in the manifest. A kill at any point leaves a store
+that a rerun completes: the manifest only ever claims what Chroma already holds.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from filelock import FileLock, Timeout
+
+from ingest.chunk import Chunk
+from ingest.load import SUPPORTED
+from ingest.manifest import Manifest, SourceEntry
+from rag.encrypt import keyed_hash, seal
+from rag.errors import StoreProblem
+from rag.keys import Keyring, now_iso, open_keyring, read_keyring_doc
+from rag.settings import Settings
+from rag.store import ChromaStore, open_store, state_dir_for
+
+EMBED_BATCH = 256  # chunks gathered across files before one embedding call
+
+
+@dataclass
+class Summary:
+    ingested: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    pages: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+@dataclass
+class Progress:
+    """What a progress display needs; sent after every file."""
+
+    files_done: int
+    files_total: int
+    pages: int
+    chunks: int
+    seconds: float
+    current: str = ""
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    root: Path
+
+    @property
+    def relative(self) -> str:
+        return self.path.relative_to(self.root).as_posix()
+
+
+def discover(paths: Iterable[str | Path], exclude: Path | None, summary: Summary) -> list[SourceFile]:
+    """Supported files under the given paths; the rest goes to `summary.skipped` with a reason."""
+    found: dict[Path, SourceFile] = {}
+    for given in map(Path, paths):
+        if not given.exists():
+            summary.failed.append((str(given), "no such file or folder"))
+            continue
+        if given.is_file():
+            candidates, root = [given], given.parent
+        else:
+            root = given
+            candidates = []
+            # followlinks=False: a symlink loop cannot trap the walk.
+            for folder, dirs, files in os.walk(given, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and (exclude is None or Path(folder, d).resolve() != exclude))
+                candidates.extend(Path(folder, f) for f in sorted(files) if not f.startswith("."))
+        for path in candidates:
+            if path.suffix.lower() not in SUPPORTED:
+                summary.skipped.append((str(path), f"unsupported type '{path.suffix or 'none'}'"))
+            elif not path.is_file():
+                summary.skipped.append((str(path), "not a regular file"))
+            else:
+                found.setdefault(path.resolve(), SourceFile(path.resolve(), root.resolve()))
+    return list(found.values())
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record_payload(source: SourceFile, chunk: Chunk) -> dict:
+    return {"text": chunk.text, "source": source.relative, "page": chunk.page, "start": chunk.start,
+            "end": chunk.end, "headings": chunk.headings}
+
+
+class _Writer:
+    """Gathers parsed files, embeds them in large batches, and commits each file whole."""
+
+    def __init__(self, settings: Settings, embedder, keyring: Keyring, manifest: Manifest, state_dir: Path):
+        self.settings, self.embedder, self.keyring, self.manifest = settings, embedder, keyring, manifest
+        self.state_dir = state_dir
+        self.store: ChromaStore
+        self.pending: list[tuple[SourceFile, str, str, list[Chunk], int]] = []
+        self.last_save = time.monotonic()
+
+    def add(self, source: SourceFile, source_id: str, content_hash: str, chunks: list[Chunk], pages: int) -> list[str]:
+        self.pending.append((source, source_id, content_hash, chunks, pages))
+        if sum(len(p[3]) for p in self.pending) >= EMBED_BATCH:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[str]:
+        if not self.pending:
+            return []
+        texts = [c.embedding_text() for p in self.pending for c in p[3]]
+        vectors = self.embedder.encode(texts)
+        offset = 0
+        committed = []
+        for source, source_id, content_hash, chunks, pages in self.pending:
+            ids = [keyed_hash(self.keyring.index_key, "chunk", source.relative, str(c.page), str(c.start), c.text)
+                   for c in chunks]
+            sealed = [seal(self.keyring.record_key, self.keyring.current, self.store.name, i, _record_payload(source, c))
+                      for i, c in zip(ids, chunks)]
+            self.store.upsert(ids, vectors[offset:offset + len(chunks)], sealed, [source_id] * len(ids),
+                              self.keyring.current)
+            offset += len(chunks)
+            stale = set(self.store.ids_for_source(source_id)) - set(ids)
+            self.store.delete(sorted(stale))
+            self.manifest.entries[source_id] = SourceEntry(source.relative, str(source.root), content_hash,
+                                                           pages, len(chunks), now_iso())
+            committed.append(source.relative)
+        self.pending.clear()
+        if time.monotonic() - self.last_save > 2.0:
+            self.save()
+        return committed
+
+    def save(self) -> None:
+        self.manifest.save(self.state_dir, self.keyring)
+        self.last_save = time.monotonic()
+
+
+def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, prune: bool = False,
+               dry_run: bool = False, embedder=None,
+               progress: Callable[[Progress], None] | None = None) -> Summary:
+    """Ingest files and folders into the encrypted store. The CLI and the Python API both call this."""
+    from rag.embed import load_embedder
+
+    settings = settings or Settings.from_env()
+    started = time.monotonic()
+    summary = Summary(dry_run=dry_run)
+    state_dir = state_dir_for(settings)
+    files = discover(paths, state_dir.resolve(), summary)
+    if dry_run and read_keyring_doc(state_dir) is None:
+        summary.ingested = [f.relative for f in files]
+        return summary
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = FileLock(str(state_dir / ".ingest.lock"), timeout=float(os.environ.get("RAG_LOCK_WAIT", "10")))
+        lock.acquire()
+    except Timeout:
+        raise StoreProblem(f"another ingest is writing to {state_dir}; wait for it to finish") from None
+    try:
+        keyring = open_keyring(settings, state_dir, create=not dry_run)
+        manifest = Manifest.load(state_dir, keyring)
+        embedder = embedder or load_embedder(settings.embedder, settings.precision)
+        todo: list[tuple[SourceFile, str, str]] = []
+        seen_ids = set()
+        for source in files:
+            source_id = keyed_hash(keyring.index_key, "source", source.relative)
+            seen_ids.add(source_id)
+            try:
+                content_hash = _content_hash(source.path)
+            except OSError as exc:
+                summary.failed.append((source.relative, f"cannot read the file ({exc.strerror})"))
+                continue
+            entry = manifest.entries.get(source_id)
+            if entry and entry.content_hash == content_hash:
+                summary.unchanged.append(source.relative)
+            else:
+                todo.append((source, source_id, content_hash))
+        roots = {str(f.root) for f in files} | {str(Path(p).resolve()) for p in paths if Path(p).is_dir()}
+        gone = {sid: e for sid, e in manifest.entries.items() if e.root in roots and sid not in seen_ids}
+        if dry_run:
+            summary.ingested = [s.relative for s, _, _ in todo]
+            summary.pruned = sorted(e.path for e in gone.values()) if prune else []
+            return summary
+        if todo:
+            _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started)
+        if prune and gone:
+            store = open_store(settings, embedder)
+            for sid, entry in gone.items():
+                store.delete(store.ids_for_source(sid))
+                del manifest.entries[sid]
+                summary.pruned.append(entry.path)
+        if todo or summary.pruned:
+            manifest.save(state_dir, keyring)
+    finally:
+        lock.release()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started) -> None:
+    from ingest.worker import ParseWorker
+
+    worker = ParseWorker(str(embedder.model_dir), embedder.max_tokens)
+    writer = _Writer(settings, embedder, keyring, manifest, state_dir)
+    writer.store = open_store(settings, embedder, create=True)  # a wrong embedder fails before any parsing
+    by_path = {str(s.path): (s, sid, h) for s, sid, h in todo}
+    try:
+        for source, _, _ in todo:
+            worker.submit(str(source.path))
+        done = 0
+        while len(worker):
+            parsed = worker.next_result()
+            source, source_id, content_hash = by_path[parsed.path]
+            done += 1
+            if parsed.error:
+                summary.failed.append((source.relative, parsed.error))
+            else:
+                summary.pages += parsed.pages
+                summary.chunks += len(parsed.chunks)
+                summary.ingested.extend(writer.add(source, source_id, content_hash, parsed.chunks, parsed.pages))
+            if not len(worker):
+                summary.ingested.extend(writer.flush())
+            if progress:
+                progress(Progress(done, len(todo), summary.pages, summary.chunks,
+                                  time.monotonic() - started, source.relative))
+    finally:
+        worker.close()
+        writer.save()

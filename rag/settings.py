@@ -1,0 +1,69 @@
+"""One settings object for every entry point: defaults < `RAG_*` environment variables < CLI flags."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_config_dir
+
+APP = "private-rag"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = "data/store"
+    key_file: Path = field(default_factory=lambda: Path(user_config_dir(APP)) / "key")
+    passphrase: str | None = field(default=None, repr=False)
+    embedder: str = "default"
+    llm: str = "default"
+    collection: str = "documents"
+    k: int = 4
+    precision: str = "auto"
+    cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir(APP)))
+    max_new_tokens: int = 32
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        base = cls(
+            store=env.get("RAG_STORE", cls.store),
+            key_file=Path(env["RAG_KEY_FILE"]).expanduser() if env.get("RAG_KEY_FILE")
+            else Path(user_config_dir(APP)) / "key",
+            passphrase=env.get("RAG_PASSPHRASE") or None,
+            embedder=env.get("RAG_EMBEDDER", cls.embedder),
+            llm=env.get("RAG_LLM", cls.llm),
+            collection=env.get("RAG_COLLECTION", cls.collection),
+            k=_env_int("RAG_K", cls.k),
+            precision=env.get("RAG_PRECISION", cls.precision),
+            cache_dir=Path(env["RAG_CACHE_DIR"]).expanduser() if env.get("RAG_CACHE_DIR")
+            else Path(user_cache_dir(APP)),
+            max_new_tokens=_env_int("RAG_MAX_NEW_TOKENS", cls.max_new_tokens),
+        )
+        known = {f.name for f in fields(cls)}
+        return replace(base, **{k: v for k, v in overrides.items() if k in known and v is not None})
+
+    @property
+    def store_is_url(self) -> bool:
+        return "://" in self.store
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command; each one overrides its `RAG_*` variable."""
+    parser.add_argument("--store", help="store directory (env RAG_STORE, default data/store)")
+    parser.add_argument("--key-file", type=Path, help="wrapping key file (env RAG_KEY_FILE); "
+                        "or set RAG_PASSPHRASE to use a passphrase instead")
+    parser.add_argument("--embedder", help="'default' (packaged MiniLM) or a local sentence-transformers "
+                        "directory (env RAG_EMBEDDER)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="numeric precision (env RAG_PRECISION; auto picks bf16 only where the CPU has it)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(**vars(args))

@@ -1,0 +1,151 @@
+"""The vector store: Chroma holding sealed records, vectors and keyed hashes, nothing readable.
+
+A store is a directory (embedded Chroma) or a `chroma+http(s)://HOST:PORT[/TENANT/DATABASE]`
+URL (a Chroma server). Either way the keyring and manifest live in a local state directory,
+so keys never leave the client.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import StoreProblem, UsageError
+from rag.settings import APP, Settings
+
+STORE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float  # cosine similarity, 1.0 = identical direction
+    sealed: str
+
+
+def _chroma_settings():
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def state_dir_for(settings: Settings) -> Path:
+    """Where keyring and manifest live: the store directory itself, or a local folder per server URL."""
+    if not settings.store_is_url:
+        return Path(settings.store).expanduser()
+    from platformdirs import user_data_dir
+
+    tag = hashlib.sha256(f"{settings.store}#{settings.collection}".encode()).hexdigest()[:16]
+    return Path(user_data_dir(APP)) / "servers" / tag
+
+
+def make_client(settings: Settings, create: bool):
+    import chromadb
+
+    if not settings.store_is_url:
+        path = Path(settings.store).expanduser()
+        if not create and not (path / "chroma").exists():
+            raise StoreProblem(f"no store at {path}; ingest documents first: python -m ingest FOLDER --store {path}")
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path / "chroma"), settings=_chroma_settings())
+    url = urlparse(settings.store)
+    if url.scheme not in ("chroma+http", "chroma+https"):
+        raise UsageError(f"unknown store scheme '{url.scheme}://'; use a directory or chroma+http(s)://HOST:PORT")
+    parts = [p for p in url.path.split("/") if p]
+    tenant, database = (parts + ["default_tenant", "default_database"])[:2] if len(parts) != 1 else (parts[0], "default_database")
+    try:
+        return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                   ssl=url.scheme.endswith("s"), settings=_chroma_settings(),
+                                   tenant=tenant, database=database)
+    except Exception as exc:
+        raise StoreProblem(f"cannot reach the Chroma server at {settings.store}: {exc}") from None
+
+
+class ChromaStore:
+    """One Chroma collection of sealed records."""
+
+    def __init__(self, client, collection):
+        self.client = client
+        self.collection = collection
+        self.name = collection.name
+        self._max_batch = client.get_max_batch_size()
+
+    @property
+    def info(self) -> dict:
+        return dict(self.collection.metadata or {})
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, sealed: Sequence[str],
+               source_ids: Sequence[str], key_version: int) -> None:
+        for start in range(0, len(ids), self._max_batch):
+            end = start + self._max_batch
+            self.collection.upsert(
+                ids=list(ids[start:end]), embeddings=vectors[start:end],
+                metadatas=[{"sealed": s, "src": src, "kv": key_version}
+                           for s, src in zip(sealed[start:end], source_ids[start:end])])
+
+    def ids_for_source(self, source_id: str) -> list[str]:
+        return self.collection.get(where={"src": source_id}, include=[])["ids"]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), self._max_batch):
+            self.collection.delete(ids=list(ids[start:start + self._max_batch]))
+
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+        if k <= 0:
+            return []
+        result = self.collection.query(query_embeddings=[vector], n_results=k, include=["metadatas", "distances"])
+        return [Hit(i, 1.0 - float(d), m["sealed"])
+                for i, d, m in zip(result["ids"][0], result["distances"][0], result["metadatas"][0])]
+
+    def get(self, ids: Sequence[str]) -> dict[str, str]:
+        result = self.collection.get(ids=list(ids), include=["metadatas"])
+        return {i: m["sealed"] for i, m in zip(result["ids"], result["metadatas"])}
+
+    def scan(self, batch: int = 2000, include_vectors: bool = False) -> Iterator[tuple[str, str, dict, np.ndarray | None]]:
+        """Every record: (id, sealed, metadata, vector or None)."""
+        include = ["metadatas", "embeddings"] if include_vectors else ["metadatas"]
+        offset = 0
+        while True:
+            page = self.collection.get(limit=batch, offset=offset, include=include)
+            if not page["ids"]:
+                return
+            vectors = page["embeddings"] if include_vectors else [None] * len(page["ids"])
+            for i, m, v in zip(page["ids"], page["metadatas"], vectors):
+                yield i, m["sealed"], m, v
+            offset += len(page["ids"])
+
+
+def open_store(settings: Settings, embedder=None, create: bool = False) -> ChromaStore:
+    """Open (or on `create`, make) the collection; refuse one built by a different embedder."""
+    client = make_client(settings, create)
+    if create:
+        if embedder is None:
+            raise ValueError("creating a store needs the embedder that fills it")
+        metadata = {"format": STORE_FORMAT, "embedder": embedder.name, "dim": embedder.dim,
+                    "fingerprint": embedder.fingerprint, "hnsw:space": "cosine"}
+        collection = client.get_or_create_collection(settings.collection, metadata=metadata,
+                                                      embedding_function=None)
+    else:
+        try:
+            collection = client.get_collection(settings.collection, embedding_function=None)
+        except Exception:
+            raise StoreProblem(f"the store {settings.store} has no collection '{settings.collection}'; "
+                               "ingest documents first: python -m ingest FOLDER") from None
+    store = ChromaStore(client, collection)
+    info = store.info
+    if info.get("format") != STORE_FORMAT:
+        raise StoreProblem(f"collection '{settings.collection}' has store format {info.get('format')}; "
+                           f"this version reads format {STORE_FORMAT}")
+    if embedder is not None and info.get("fingerprint") != embedder.fingerprint:
+        raise StoreProblem(
+            f"this store was built with embedder '{info.get('embedder')}' ({info.get('dim')}-d, fingerprint "
+            f"{info.get('fingerprint')}), not '{embedder.name}' ({embedder.dim}-d, {embedder.fingerprint}); "
+            "use the same --embedder, or ingest into a new store")
+    return store
