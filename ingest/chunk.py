@@ -9,7 +9,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from ingest.load import Unit
 
 CHUNK_TOKENS = 200
-OVERLAP_TOKENS = 24
+OVERLAP_TOKENS = 16
 
 
 @dataclass
@@ -53,10 +53,14 @@ def chunk_units(units: list[Unit], splitter: RecursiveCharacterTextSplitter, cou
                 max_tokens: int) -> list[Chunk]:
     chunks: list[Chunk] = []
     for unit in units:
-        for doc in splitter.create_documents([unit.text]):
-            start = unit.offset + doc.metadata["start_index"]
-            chunk = Chunk(doc.page_content, unit.page, start, start + len(doc.page_content), unit.headings)
-            chunks.extend(_fit(chunk, counter, max_tokens))
+        # Offsets by our own search: the splitter's add_start_index treats a token overlap as
+        # characters and loses chunks (langchain-ai/langchain#29884). Pieces come in reading order.
+        search = 0
+        for piece in splitter.split_text(unit.text):
+            index = unit.text.find(piece, search)
+            search = index + 1
+            start = unit.offset + index
+            chunks.extend(_fit(Chunk(piece, unit.page, start, start + len(piece), unit.headings), counter, max_tokens))
     return chunks
 
 

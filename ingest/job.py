@@ -89,7 +89,8 @@ def discover(paths: Iterable[str | Path], exclude: Path | None, summary: Summary
             elif not path.is_file():
                 summary.skipped.append((str(path), "not a regular file"))
             else:
-                found.setdefault(path.resolve(), SourceFile(path.resolve(), root.resolve()))
+                # Keyed by the real file (no double ingest through a symlink), named by where it was found.
+                found.setdefault(path.resolve(), SourceFile(path.absolute(), root.absolute()))
     return list(found.values())
 
 
@@ -192,7 +193,7 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
                 summary.unchanged.append(source.relative)
             else:
                 todo.append((source, source_id, content_hash))
-        roots = {str(f.root) for f in files} | {str(Path(p).resolve()) for p in paths if Path(p).is_dir()}
+        roots = {str(f.root) for f in files} | {str(Path(p).absolute()) for p in paths if Path(p).is_dir()}
         gone = {sid: e for sid, e in manifest.entries.items() if e.root in roots and sid not in seen_ids}
         if dry_run:
             summary.ingested = [s.relative for s, _, _ in todo]

@@ -48,7 +48,7 @@ class SentenceTransformerEmbedder(Embeddings):
     use, so a rerun over unchanged files never pays for them.
     """
 
-    def __init__(self, model_dir: Path, precision: str = "auto", batch_size: int = 32):
+    def __init__(self, model_dir: Path, precision: str = "auto", batch_size: int = 64):
         if not (model_dir / "modules.json").exists():
             raise ModelProblem(f"{model_dir} is not a sentence-transformers model directory (no modules.json)")
         self.model_dir = model_dir

@@ -108,6 +108,10 @@ class ChromaStore:
         result = self.collection.get(ids=list(ids), include=["metadatas"])
         return {i: m["sealed"] for i, m in zip(result["ids"], result["metadatas"])}
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+
     def scan(self, batch: int = 2000, include_vectors: bool = False) -> Iterator[tuple[str, str, dict, np.ndarray | None]]:
         """Every record: (id, sealed, metadata, vector or None)."""
         include = ["metadatas", "embeddings"] if include_vectors else ["metadatas"]

@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Store and key of the demo live in the project, never in the user's real key folder.
+DEMO_ENV := RAG_STORE=data/store RAG_KEY_FILE=$(CURDIR)/.demo-key/key
+
+.PHONY: setup demo test bench eval calibrate pdfs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU wheel: an open range would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(DEMO_ENV) $(BIN)/python -m ingest data/docs
+	$(DEMO_ENV) $(BIN)/python -m rag.ask "How many days of paid annual leave do employees get?"
+	$(DEMO_ENV) $(BIN)/python -m rag.ask "What is the parking fee at the Bergen office?"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_bench.py
+
+eval: $(STAMP)
+	$(BIN)/python scripts/evaluate.py
+
+calibrate: $(STAMP)
+	$(BIN)/python scripts/calibrate.py
+
+pdfs: $(STAMP)
+	$(BIN)/python scripts/make_demo_pdfs.py
+
+clean:
+	rm -rf data/store .demo-key .pytest_cache

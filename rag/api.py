@@ -1,0 +1,113 @@
+"""The Python API: `Assistant.open(...)`, then `ask`, `search`, `documents`. The CLIs call these."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rag.answer import Answer, AskPipeline
+from rag.errors import StoreProblem, UsageError
+from rag.keys import Keyring, open_keyring
+from rag.retrieve import Passage, Retriever
+from rag.settings import Settings
+from rag.store import ChromaStore, open_store, state_dir_for
+
+MAX_QUESTION_CHARS = 1000  # ~250 embedder tokens: longer questions would be cut silently by the model
+
+
+@dataclass
+class DocumentInfo:
+    source: str
+    pages: int
+    chunks: int
+    ingested_at: str
+
+
+class Assistant:
+    """An open, decrypted view of one store, with models loaded once for many questions."""
+
+    def __init__(self, settings: Settings, keyring: Keyring, store: ChromaStore, embedder, generator=None):
+        self.settings, self.keyring, self.store, self.embedder = settings, keyring, store, embedder
+        self._generator = generator
+        self.retriever = Retriever(store, keyring, embedder)
+        self._pipeline: AskPipeline | None = None
+
+    @classmethod
+    def open(cls, store: str | Path | None = None, *, key_file: str | Path | None = None,
+             passphrase: str | None = None, llm: str | None = None, embedder: str | None = None,
+             settings: Settings | None = None) -> "Assistant":
+        """Open a store for asking. Unset arguments come from `RAG_*` variables, then defaults."""
+        from rag.embed import load_embedder
+
+        settings = settings or Settings.from_env()
+        settings = replace(settings, **{k: v for k, v in {
+            "store": str(store) if store is not None else None,
+            "key_file": Path(key_file) if key_file is not None else None,
+            "passphrase": passphrase, "llm": llm, "embedder": embedder}.items() if v is not None})
+        state_dir = state_dir_for(settings)
+        if not settings.store_is_url and not (state_dir / "chroma").exists():
+            raise StoreProblem(f"no store at {state_dir}; ingest documents first: python -m ingest FOLDER "
+                               f"--store {state_dir}")
+        keyring = open_keyring(settings, state_dir, create=False)
+        model = load_embedder(settings.embedder, settings.precision)
+        chroma = open_store(settings, model)
+        if chroma.count() == 0:
+            raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "
+                               "python -m ingest FOLDER")
+        return cls(settings, keyring, chroma, model)
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from rag.generate import load_generator
+
+            self._generator = load_generator(self.settings.llm, self.settings.cache_dir, self.settings.precision)
+        return self._generator
+
+    @property
+    def pipeline(self) -> AskPipeline:
+        if self._pipeline is None:
+            self._pipeline = AskPipeline(self.retriever, self.generator, k=self.settings.k,
+                                         max_new_tokens=self.settings.max_new_tokens)
+        return self._pipeline
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer from the documents with verbatim quotes, or abstain."""
+        question = _checked(question)
+        pipeline = self.pipeline
+        if k is not None and k != pipeline.k:
+            pipeline = AskPipeline(self.retriever, self.generator, k=k, calibration=pipeline.calibration,
+                                   max_new_tokens=self.settings.max_new_tokens)
+        return pipeline.ask(question)
+
+    def search(self, query: str, k: int | None = None) -> list[Passage]:
+        """The decrypted passages closest to `query`, best first, with their scores."""
+        return self.retriever.search(_checked(query), k or self.settings.k)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every ingested source, decrypted from the manifest."""
+        from ingest.manifest import Manifest
+
+        manifest = Manifest.load(state_dir_for(self.settings), self.keyring)
+        return sorted((DocumentInfo(e.path, e.pages, e.chunks, e.ingested_at) for e in manifest.entries.values()),
+                      key=lambda d: d.source)
+
+    def close(self) -> None:
+        self._generator = None
+        self._pipeline = None
+
+    def __enter__(self) -> "Assistant":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _checked(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise UsageError("the question is empty; ask something, e.g. python -m rag.ask \"How many leave days?\"")
+    if len(question) > MAX_QUESTION_CHARS:
+        warnings.warn(f"question truncated to its first {MAX_QUESTION_CHARS} characters", stacklevel=3)
+        question = question[:MAX_QUESTION_CHARS]
+    return question

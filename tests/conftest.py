@@ -1,0 +1,90 @@
+"""Every test gets its own store and key folder; models load once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rag.offline  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DOCS = ROOT / "data" / "docs"
+SHARED = ROOT.parent / "shared"
+CANARIES = ["Quillfeather Lagoon", "Operation Bluefin Harbor", "Saffron Kestrel", "Vantablue ledger",
+            "27 days of paid annual leave"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Point store and key at a temporary folder: no test can touch a real store or key."""
+    monkeypatch.setenv("RAG_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("RAG_KEY_FILE", str(tmp_path / "keys" / "key"))
+    for name in ("RAG_PASSPHRASE", "RAG_EMBEDDER", "RAG_LLM", "RAG_K", "RAG_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.embed import load_embedder
+
+    model = load_embedder("default")
+    model.model  # load the weights once for the session
+    return model
+
+
+@pytest.fixture(scope="session")
+def generator():
+    from rag.generate import load_generator
+    from rag.settings import Settings
+
+    return load_generator("default", Settings.from_env().cache_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory, embedder):
+    """The demo documents ingested once into a session store; returns its settings."""
+    from ingest import run_ingest
+    from rag.settings import Settings
+
+    base = tmp_path_factory.mktemp("demo")
+    settings = Settings(store=str(base / "store"), key_file=base / "keys" / "key")
+    summary = run_ingest([DEMO_DOCS], settings, embedder=embedder)
+    assert summary.exit_code == 0, summary.failed
+    return settings
+
+
+@pytest.fixture(scope="session")
+def assistant(demo_store, embedder, generator):
+    from rag.api import Assistant
+    from rag.keys import open_keyring
+    from rag.store import open_store
+
+    keyring = open_keyring(demo_store, Path(demo_store.store), create=False)
+    return Assistant(demo_store, keyring, open_store(demo_store, embedder), embedder, generator)
+
+
+def run_cli(*args: str, env: dict | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run `python -m ...` as a user would, with the test's store and key from the environment."""
+    return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=900)
+
+
+def store_bytes(store: Path) -> bytes:
+    """Every byte under the store directory: SQLite, its WAL, HNSW files, keyring, manifest."""
+    return b"".join(p.read_bytes() for p in sorted(Path(store).rglob("*")) if p.is_file())
+
+
+def copy_docs(target: Path) -> Path:
+    shutil.copytree(DEMO_DOCS, target)
+    return target
+
+
+def network_namespace_available() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0

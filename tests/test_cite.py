@@ -1,0 +1,65 @@
+"""Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
+from rag.cite import coverage, quote_for, sentences, supports
+
+
+def texts(text):
+    return [q.text for q in sentences(text)]
+
+
+def test_sentences_split_ordinary_prose_with_exact_offsets():
+    text = "The fee is due monthly. Late payments cost extra! Is there a grace period? Yes, ten days."
+    out = sentences(text)
+    assert [q.text for q in out] == ["The fee is due monthly.", "Late payments cost extra!",
+                                     "Is there a grace period?", "Yes, ten days."]
+    for q in out:
+        assert text[q.start:q.end] == q.text
+
+
+def test_abbreviation_eg_does_not_split():
+    assert texts("Bring documents, e.g. Passports and visas. Then wait.") == [
+        "Bring documents, e.g. Passports and visas.", "Then wait."]
+
+
+def test_numbered_list_item_stays_whole():
+    out = texts("Steps:\n1. First step is to log in.\n2. Second step is to pay.")
+    assert "1. First step is to log in." in out
+    assert "2. Second step is to pay." in out
+
+
+def test_quote_found_across_line_break_is_verbatim():
+    passage = ("The contract starts in May. Notice must be given\nwithin 28 days of the invoice. "
+               "Other terms apply.")
+    q = quote_for("given within 28 days", passage)
+    assert q is not None
+    assert q.text == "Notice must be given\nwithin 28 days of the invoice."
+    assert passage[q.start:q.end] == q.text
+
+
+def test_quote_spanning_two_sentences_includes_both():
+    passage = "Alpha is first. Beta is second. Gamma is third."
+    q = quote_for("first. Beta", passage)
+    assert q.text == "Alpha is first. Beta is second."
+
+
+def test_quote_none_when_answer_absent():
+    passage = "Notice must be given within 28 days of the invoice."
+    assert quote_for("27 days", passage) is None
+    assert quote_for("", passage) is None
+    assert quote_for("   ", passage) is None
+
+
+def test_coverage():
+    assert coverage("What is the notice period?", "The notice period is 28 days.") == 1.0
+    assert coverage("What is the notice period?", "Bananas are yellow.") == 0.0
+    assert coverage("notice period for parking", "The notice period is 28 days.") == 2 / 3
+    assert coverage("what is it?", "anything") == 0.0  # only stopwords: nothing to cover
+
+
+def test_supports_requires_numbers_and_words_to_match():
+    quotes = ["Notice must be given within 28 days of the invoice."]
+    assert supports("28 days", quotes)
+    assert supports("within 28 Days", quotes)  # case-insensitive
+    assert not supports("27 days", ["Notice must be given within 28 days of the invoice."])
+    assert not supports("28 weeks", quotes)
+    assert not supports("28 days", [])
+    assert not supports("the", quotes)  # nothing of substance to support
