@@ -30,10 +30,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
 
 eval: $(STAMP)
-	$(BIN)/python scripts/evaluate.py
+	$(BIN)/python bench/evaluate.py
 
 calibrate: $(STAMP)
-	$(BIN)/python scripts/calibrate.py
+	$(BIN)/python bench/calibrate.py
 
 pdfs: $(STAMP)
 	$(BIN)/python scripts/make_demo_pdfs.py

@@ -6,9 +6,14 @@ lets parsing of the next files overlap with embedding in the main process.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
 from collections import deque
+from pathlib import Path
 from dataclasses import dataclass
 
 from rag.errors import FileFailed
@@ -26,7 +31,25 @@ class Parsed:
     error: str | None = None
 
 
-def _serve(conn, tokenizer_dir: str, max_tokens: int) -> None:
+def _send(stream, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack(">Q", len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream):
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError
+    (size,) = struct.unpack(">Q", header)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _serve(tokenizer_dir: str, max_tokens: int) -> None:
+    """The worker's loop: paths in on stdin, `Parsed` results out on stdout."""
     import resource
 
     import rag.offline  # noqa: F401  the worker is an entry point too
@@ -40,48 +63,60 @@ def _serve(conn, tokenizer_dir: str, max_tokens: int) -> None:
 
     counter = TokenCounter(tokenizer_dir)
     splitter = make_splitter(counter)
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a chatty library must not corrupt the reply stream
     while True:
-        path = conn.recv()
-        if path is None:
+        try:
+            path = _receive(requests)
+        except EOFError:
             return
         try:
             units = load_file(path)
             chunks = chunk_units(units, splitter, counter, max_tokens)
             pages = len({u.page for u in units}) if units[0].page else 1
-            conn.send(Parsed(path, chunks, pages))
+            reply = Parsed(path, chunks, pages)
         except FileFailed as exc:
-            conn.send(Parsed(path, error=str(exc)))
+            reply = Parsed(path, error=str(exc))
         except MemoryError:
-            conn.send(Parsed(path, error=f"parsing needed more than {MEMORY_LIMIT >> 20} MB (a decompression bomb?)"))
+            reply = Parsed(path, error=f"parsing needed more than {MEMORY_LIMIT >> 20} MB (a decompression bomb?)")
         except OSError as exc:
-            conn.send(Parsed(path, error=f"cannot read the file ({exc.strerror or exc})"))
+            reply = Parsed(path, error=f"cannot read the file ({exc.strerror or exc})")
         except Exception as exc:  # any other parser bug is this file's failure, not the batch's
-            conn.send(Parsed(path, error=f"parser error ({type(exc).__name__}: {str(exc)[:160]})"))
+            reply = Parsed(path, error=f"parser error ({type(exc).__name__}: {str(exc)[:160]})")
+        _send(replies, reply)
 
 
 class ParseWorker:
-    """Feed paths in, get `Parsed` results out in the same order."""
+    """Feed paths in, get `Parsed` results out in the same order.
+
+    A plain subprocess (`python -m ingest.worker`), not multiprocessing: it never re-imports the
+    caller's __main__, so scripts and notebooks without a main guard work too.
+    """
 
     def __init__(self, tokenizer_dir: str, max_tokens: int):
-        self._args = (tokenizer_dir, max_tokens)
+        self._args = [tokenizer_dir, str(max_tokens)]
         self._pending: deque[str] = deque()
         self._waiting: deque[str] = deque()
         self._start()
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve, args=(child, *self._args), daemon=True)
-        self._process.start()
-        child.close()
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen([sys.executable, "-m", "ingest.worker", *self._args],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
     def _restart(self) -> None:
         self._process.kill()
-        self._process.join()
-        self._conn.close()
+        self._process.wait()
         self._start()
         for path in self._pending:
-            self._conn.send(path)
+            self._write(path)
+
+    def _write(self, path: str) -> None:
+        try:
+            _send(self._process.stdin, path)
+        except (BrokenPipeError, OSError):
+            pass  # the worker died; next_result notices and restarts it
 
     def submit(self, path: str) -> None:
         self._waiting.append(path)
@@ -91,22 +126,25 @@ class ParseWorker:
         while self._waiting and len(self._pending) < AHEAD:
             path = self._waiting.popleft()
             self._pending.append(path)
-            self._conn.send(path)
+            self._write(path)
 
     def __len__(self) -> int:
         return len(self._pending) + len(self._waiting)
 
     def next_result(self) -> Parsed:
         path = self._pending[0]
-        try:
-            if self._conn.poll(TIMEOUT_SECONDS):
-                result = self._conn.recv()
+        ready, _, _ = select.select([self._process.stdout], [], [], TIMEOUT_SECONDS)
+        if ready:
+            try:
+                result = _receive(self._process.stdout)
                 self._pending.popleft()
                 self._fill()
                 return result
+            except (EOFError, pickle.UnpicklingError):
+                self._process.wait()
+                reason = f"the parser crashed on this file (exit code {self._process.returncode})"
+        else:
             reason = f"parsing took longer than {TIMEOUT_SECONDS:.0f} s (a hostile or broken file?)"
-        except (EOFError, ConnectionError, OSError):
-            reason = f"the parser crashed on this file (exit code {self._process.exitcode})"
         self._pending.popleft()
         self._restart()
         self._fill()
@@ -114,9 +152,14 @@ class ParseWorker:
 
     def close(self) -> None:
         try:
-            self._conn.send(None)
-            self._process.join(timeout=2)
-        except (OSError, ValueError):
-            pass
-        if self._process.is_alive():
+            self._process.stdin.close()
+            self._process.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
             self._process.kill()
+            self._process.wait()
+
+
+if __name__ == "__main__":
+    from ingest import worker  # results must pickle as ingest.worker.Parsed, not __main__.Parsed
+
+    worker._serve(sys.argv[1], int(sys.argv[2]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer import Answer, AskPipeline
 from rag.errors import StoreProblem, UsageError
@@ -11,6 +12,9 @@ from rag.keys import Keyring, open_keyring
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
 from rag.store import ChromaStore, open_store, state_dir_for
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_QUESTION_CHARS = 1000  # ~250 embedder tokens: longer questions would be cut silently by the model
 
@@ -91,6 +95,16 @@ class Assistant:
         manifest = Manifest.load(state_dir_for(self.settings), self.keyring)
         return sorted((DocumentInfo(e.path, e.pages, e.chunks, e.ingested_at) for e in manifest.entries.values()),
                       key=lambda d: d.source)
+
+    def chunks(self) -> tuple[list[Passage], "np.ndarray"]:
+        """Every chunk, decrypted, with its embedding vector (rows in the same order): for maps and audits."""
+        import numpy as np
+
+        passages, vectors = [], []
+        for record_id, sealed, _, vector in self.store.scan(include_vectors=True):
+            passages.append(self.retriever.open_record(record_id, sealed))
+            vectors.append(vector)
+        return passages, np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
 
     def close(self) -> None:
         self._generator = None

@@ -1,6 +1,8 @@
 """What every command-line entry point shares: one-line errors and exit codes."""
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Callable
 
@@ -10,6 +12,7 @@ from rag.offline import EgressBlocked
 
 def run_main(main: Callable[[], int]) -> None:
     """Run `main`; expected failures become one line on stderr and a non-zero exit, never a traceback."""
+    logging.basicConfig(level=os.environ.get("RAG_LOG_LEVEL", "WARNING").upper(), format="%(levelname)s: %(message)s")
     try:
         code = main()
     except RagError as exc:

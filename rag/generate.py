@@ -6,6 +6,7 @@ Any local HF model directory can replace it (`--llm DIR`); its chat template is 
 """
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import sys
@@ -188,7 +189,9 @@ def load_generator(spec: str, cache_dir: Path, precision: str = "auto") -> Local
     """A local directory or the packaged default. Server URLs are refused until a backend exists for them."""
     if "://" in spec:
         raise ModelProblem(f"--llm '{spec}': only local model directories are supported in this version")
-    return LocalGenerator(resolve_llm_dir(spec, cache_dir), precision)
+    model_dir = resolve_llm_dir(spec, cache_dir)
+    logging.getLogger("rag").info("loading generator from %s", model_dir)
+    return LocalGenerator(model_dir, precision)
 
 
 class LocalLLM(LLM):

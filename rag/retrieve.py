@@ -74,14 +74,15 @@ class Retriever:
         self._passages: dict[str, Passage] = {}
         self._count = -1
 
-    def _open(self, record_id: str, sealed: str) -> Passage:
+    def open_record(self, record_id: str, sealed: str) -> Passage:
+        """Decrypt one record (AEAD-checked) into a passage."""
         return _passage(record_id, unseal(self.keyring.data_keys, self.store.name, record_id, sealed))
 
     def _refresh_lexical(self) -> None:
         count = self.store.count()
         if count == self._count:
             return
-        self._passages = {i: self._open(i, s) for i, s, _, _ in self.store.scan()}
+        self._passages = {i: self.open_record(i, s) for i, s, _, _ in self.store.scan()}
         self._lexical = LexicalIndex(self._passages) if self._passages else None
         self._count = count
 
@@ -111,7 +112,7 @@ class Retriever:
             if record_id in self._passages and record_id not in sealed:
                 passage = self._passages[record_id]
             else:
-                passage = self._open(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
+                passage = self.open_record(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
             passage.score, passage.lexical = cosine.get(record_id, 0.0), bm25.get(record_id, 0.0)
             passages.append(passage)
         return passages

@@ -1,0 +1,84 @@
+"""SQuAD 2.0 helpers shared by calibration (train only) and evaluation (dev only)."""
+from __future__ import annotations
+
+import collections
+import json
+import random
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "squad2-subset"
+
+
+@dataclass
+class Question:
+    id: str
+    text: str
+    answers: list[str]
+    source: str  # the document (paragraph file) that holds the gold paragraph
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+def load(split: str, docs_dir: Path) -> list[Question]:
+    """Write each paragraph as a text document under `docs_dir`; return the questions."""
+    data = json.loads((SHARED / f"{split}.json").read_text())["data"]
+    questions = []
+    for article in data:
+        for number, paragraph in enumerate(article["paragraphs"]):
+            source = f"{article['title']}/{number:03d}.txt"
+            path = docs_dir / source
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(paragraph["context"] + "\n", encoding="utf-8")
+            for qa in paragraph["qas"]:
+                answers = [] if qa.get("is_impossible") else [a["text"] for a in qa["answers"]]
+                questions.append(Question(qa["id"], qa["question"], answers, source))
+    return questions
+
+
+def sample(questions: list[Question], limit: int | None, seed: int = 0) -> list[Question]:
+    """A fixed random sample that keeps the answerable/unanswerable mix."""
+    if not limit or limit >= len(questions):
+        return questions
+    rng = random.Random(seed)
+    picked = rng.sample(questions, limit)
+    return sorted(picked, key=questions.index)
+
+
+# The official SQuAD metric: lower-case, drop punctuation and articles, compare tokens.
+def _normalise(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def f1(prediction: str, gold: list[str]) -> float:
+    if not gold:
+        return 0.0
+    return max(_f1(prediction, g) for g in gold)
+
+
+def _f1(prediction: str, gold: str) -> float:
+    p, g = _normalise(prediction).split(), _normalise(gold).split()
+    common = collections.Counter(p) & collections.Counter(g)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact(prediction: str, gold: list[str]) -> float:
+    return float(any(_normalise(prediction) == _normalise(g) for g in gold))
+
+
+def contains_gold(quote: str, gold: list[str]) -> bool:
+    return any(_normalise(g) in _normalise(quote) for g in gold)
+
+
+def strip_markers(answer: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", answer).strip()
