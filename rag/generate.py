@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def _convert_gguf(gemma, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
+    os.environ["TQDM_DISABLE"] = "1"  # the de-quantisation bar bypasses transformers' own switch
     gguf_dir = out_dir / "gguf"
     gguf_path = gemma.assemble(gguf_dir / gemma.MODEL_NAME)
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_path.name)

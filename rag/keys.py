@@ -117,15 +117,12 @@ def _passphrase_kek(passphrase: str, params: dict) -> bytes:
                   p=params["p"]).derive(passphrase.encode())
 
 
-def new_protector(settings: Settings, state_dir: Path, passphrase: str | None = None,
-                  key_file: Path | None = None) -> tuple[bytes, dict]:
-    """A fresh KEK and its public description (never the key itself)."""
-    passphrase = passphrase if passphrase is not None else settings.passphrase
+def new_protector(state_dir: Path, passphrase: str | None, key_file: Path | None) -> tuple[bytes, dict]:
+    """A wrapping key from a passphrase (preferred when given) or a key file, with its public description."""
     if passphrase:
         params = {"type": "passphrase", "kdf": "scrypt", "salt": _b64(os.urandom(16)), **_SCRYPT}
         return _passphrase_kek(passphrase, params), params
-    path = key_file or settings.key_file
-    return read_key_file(path, state_dir, create=True), {"type": "keyfile"}
+    return read_key_file(key_file, state_dir, create=True), {"type": "keyfile"}
 
 
 def existing_kek(settings: Settings, state_dir: Path, protector: dict) -> bytes:
@@ -142,12 +139,12 @@ def keyring_path(state_dir: Path) -> Path:
     return Path(state_dir) / KEYRING_NAME
 
 
-def write_keyring(state_dir: Path, keyring: Keyring, kek: bytes, protector: dict) -> None:
+def write_keyring(state_dir: Path, keyring: Keyring, kek: bytes, protector: dict, extra: dict | None = None) -> None:
     nonce = os.urandom(12)
     wrapped = AESGCM(kek).encrypt(nonce, keyring.to_json(), _KEYRING_AAD)
     doc = {"format": KEYRING_FORMAT, "protector": protector, "current": keyring.current,
            "created": {str(v): c for v, c in keyring.created.items()},
-           "wrapped": _b64(nonce + wrapped)}
+           "wrapped": _b64(nonce + wrapped), **(extra or {})}
     atomic_write(keyring_path(state_dir), json.dumps(doc, indent=1).encode())
 
 
@@ -177,9 +174,16 @@ def open_keyring(settings: Settings, state_dir: Path, create: bool) -> Keyring:
         if not create:
             raise KeyProblem(f"no keyring at {keyring_path(state_dir)}: nothing has been ingested into this "
                              "store yet; run: python -m ingest FOLDER")
-        kek, protector = new_protector(settings, state_dir)
+        kek, protector = new_protector(state_dir, settings.passphrase, settings.key_file)
         keyring = Keyring.new()
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         write_keyring(state_dir, keyring, kek, protector)
         return keyring
     return unwrap(doc, existing_kek(settings, state_dir, doc["protector"]), state_dir)
+
+
+if __name__ == "__main__":
+    from rag.cli import run_main
+    from rag.keyadmin import main
+
+    run_main(main)

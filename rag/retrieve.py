@@ -16,7 +16,7 @@ from rag.encrypt import unseal
 from rag.keys import Keyring
 from rag.store import ChromaStore
 
-RRF_K = 60  # the usual reciprocal-rank constant: flattens the head so neither retriever dominates
+RRF_K = 5  # chosen on SQuAD train (hit@3 0.907 at the usual 60, 0.928 at 5): trusts the top ranks of each retriever
 
 
 @dataclass
