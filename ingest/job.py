@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 from ingest.chunk import Chunk
 from ingest.load import SUPPORTED
 from ingest.manifest import Manifest, SourceEntry
+from rag.audit import AuditLog
 from rag.encrypt import keyed_hash, seal
 from rag.errors import StoreProblem
 from rag.keys import Keyring, now_iso, open_keyring, read_keyring_doc
@@ -209,6 +210,10 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
                 summary.pruned.append(entry.path)
         if todo or summary.pruned:
             manifest.save(state_dir, keyring)
+        AuditLog(state_dir, keyring).append(
+            "ingest", "partial" if summary.failed else "ok",
+            {"ingested": len(summary.ingested), "unchanged": len(summary.unchanged), "failed": len(summary.failed),
+             "skipped": len(summary.skipped), "pruned": len(summary.pruned), "chunks": summary.chunks})
     finally:
         lock.release()
     summary.seconds = time.monotonic() - started

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.answer import Answer, AskPipeline
+from rag.audit import AuditLog
 from rag.errors import StoreProblem, UsageError
 from rag.keys import Keyring, open_keyring
+from rag.offline import off_block, on_block
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
 from rag.store import ChromaStore, open_store, state_dir_for
@@ -35,6 +37,10 @@ class Assistant:
         self._generator = generator
         self.retriever = Retriever(store, keyring, embedder)
         self._pipeline: AskPipeline | None = None
+        self.audit = AuditLog(state_dir_for(settings), keyring)
+        # Anything in this process that tries to reach the network is refused and recorded.
+        self._record_block = lambda message: self.audit.append("egress-blocked", "refused", secret={"detail": message})
+        on_block(self._record_block)
 
     @classmethod
     def open(cls, store: str | Path | None = None, *, key_file: str | Path | None = None,
@@ -82,7 +88,12 @@ class Assistant:
         if k is not None and k != pipeline.k:
             pipeline = AskPipeline(self.retriever, self.generator, k=k, calibration=pipeline.calibration,
                                    max_new_tokens=self.settings.max_new_tokens)
-        return pipeline.ask(question)
+        answer = pipeline.ask(question)
+        self.audit.append("ask", "abstained" if answer.abstained else "answered",
+                          {"citations": len(answer.citations)},
+                          secret={"question": question, "answer": answer.answer,
+                                  "sources": [c.source for c in answer.citations]})
+        return answer
 
     def search(self, query: str, k: int | None = None) -> list[Passage]:
         """The decrypted passages closest to `query`, best first, with their scores."""
@@ -107,6 +118,7 @@ class Assistant:
         return passages, np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
 
     def close(self) -> None:
+        off_block(self._record_block)
         self._generator = None
         self._pipeline = None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from rag.audit import AuditLog
 from rag.encrypt import record_key_version, seal, unseal
 from rag.errors import UsageError
 from rag.keys import (Keyring, existing_kek, new_protector, now_iso, read_keyring_doc, unwrap,
@@ -62,8 +63,10 @@ def rotate(settings: Settings, new_key_file: Path | None = None, new_passphrase:
         raise UsageError("say where the new wrapping key comes from: --new-key-file PATH or RAG_NEW_PASSPHRASE")
     else:
         protector = doc["protector"]
+    audit = AuditLog(state_dir, keyring)
     if not (reencrypt or resuming):
         write_keyring(state_dir, keyring, kek, protector)
+        audit.append("key-rotate", "ok", {"protected_by": protector["type"]})
         return {"rewrapped": True, "reencrypted": 0}
     if not resuming:
         keyring.current = max(keyring.data_keys) + 1
@@ -79,6 +82,7 @@ def rotate(settings: Settings, new_key_file: Path | None = None, new_passphrase:
         del keyring.data_keys[version]  # the old data key is destroyed with this write
         keyring.created.pop(version, None)
     write_keyring(state_dir, keyring, kek, protector)
+    audit.append("key-reencrypt", "ok", {"records": done, "data_key": keyring.current})
     return {"rewrapped": True, "reencrypted": done, "data_key": keyring.current}
 
 

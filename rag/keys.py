@@ -163,7 +163,10 @@ def unwrap(doc: dict, kek: bytes, state_dir: Path) -> Keyring:
     try:
         return Keyring.from_json(AESGCM(kek).decrypt(raw[:12], raw[12:], _KEYRING_AAD))
     except InvalidTag:
+        from rag.audit import record_unkeyed
+
         what = "passphrase" if doc["protector"]["type"] == "passphrase" else "key file"
+        record_unkeyed(state_dir, "open-store", f"wrong {what}")
         raise KeyProblem(f"wrong {what}: it does not open the store at {state_dir}") from None
 
 

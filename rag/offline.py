@@ -49,6 +49,11 @@ def on_block(listener: Callable[[str], None]) -> None:
     _listeners.append(listener)
 
 
+def off_block(listener: Callable[[str], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
 def is_local(host: object) -> bool:
     if host is None:
         return True
