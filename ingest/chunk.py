@@ -1,6 +1,7 @@
 """Chunk: split text units into pieces that fit the embedder's window, measured in its own tokens."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,10 @@ from ingest.load import Unit
 
 CHUNK_TOKENS = 200
 OVERLAP_TOKENS = 16
+# A chunk of 200 tokens is ~1,000 characters of prose; far more means an unbroken run (a base64
+# blob, a minified line) that the tokenizer squeezes into one [UNK]: cut it so quotes stay readable.
+MAX_CHUNK_CHARS = 4000
+_UNBROKEN_RUN = re.compile(r"\S{%d}" % MAX_CHUNK_CHARS)
 
 
 @dataclass
@@ -55,6 +60,11 @@ def chunk_units(units: list[Unit], splitter: RecursiveCharacterTextSplitter, cou
     for unit in units:
         # Offsets by our own search: the splitter's add_start_index treats a token overlap as
         # characters and loses chunks (langchain-ai/langchain#29884). Pieces come in reading order.
+        if _UNBROKEN_RUN.search(unit.text):
+            # The splitter falls back to single characters on such runs: minutes on a 10 MB line.
+            chunks.extend(_fit(Chunk(unit.text, unit.page, unit.offset, unit.offset + len(unit.text), unit.headings),
+                               counter, max_tokens))
+            continue
         search = 0
         for piece in splitter.split_text(unit.text):
             index = unit.text.find(piece, search)
@@ -66,10 +76,23 @@ def chunk_units(units: list[Unit], splitter: RecursiveCharacterTextSplitter, cou
 
 def _fit(chunk: Chunk, counter: TokenCounter, max_tokens: int) -> list[Chunk]:
     """Split again where merged pieces overshoot the window, so the model never truncates silently."""
-    if counter.with_specials(chunk.embedding_text()) <= max_tokens or len(chunk.text) < 2:
+    # Halving keeps the cost at O(n log n) tokenizer work even for a 10 MB unbroken line.
+    if len(chunk.text) < 2 or (len(chunk.text) <= MAX_CHUNK_CHARS
+                                and counter.with_specials(chunk.embedding_text()) <= max_tokens):
         return [chunk]
-    half = len(chunk.text) // 2
-    cut = chunk.text.rfind(" ", 0, half) + 1 or half
+    cut = _cut_point(chunk.text)
     left = Chunk(chunk.text[:cut], chunk.page, chunk.start, chunk.start + cut, chunk.headings)
     right = Chunk(chunk.text[cut:], chunk.page, chunk.start + cut, chunk.end, chunk.headings)
     return _fit(left, counter, max_tokens) + _fit(right, counter, max_tokens)
+
+
+def _cut_point(text: str) -> int:
+    """Near the middle, at whitespace if there is any, else after punctuation, else anywhere."""
+    half = len(text) // 2
+    space = max(text.rfind(" ", 0, half), text.rfind("\n", 0, half))
+    if space > 0:
+        return space + 1
+    for index in range(half - 1, max(0, half - 200), -1):
+        if not text[index].isalnum():
+            return index + 1
+    return half

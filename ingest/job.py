@@ -23,7 +23,7 @@ from rag.encrypt import keyed_hash, seal
 from rag.errors import StoreProblem
 from rag.keys import Keyring, now_iso, open_keyring, read_keyring_doc
 from rag.settings import Settings
-from rag.store import ChromaStore, open_store, state_dir_for
+from rag.store import ChromaStore, compact, open_store, state_dir_for
 
 EMBED_BATCH = 256  # chunks gathered across files before one embedding call
 
@@ -117,6 +117,7 @@ class _Writer:
         self.store: ChromaStore
         self.pending: list[tuple[SourceFile, str, str, list[Chunk], int]] = []
         self.last_save = time.monotonic()
+        self.deleted = 0
 
     def add(self, source: SourceFile, source_id: str, content_hash: str, chunks: list[Chunk], pages: int) -> list[str]:
         self.pending.append((source, source_id, content_hash, chunks, pages))
@@ -141,6 +142,7 @@ class _Writer:
             offset += len(chunks)
             stale = set(self.store.ids_for_source(source_id)) - set(ids)
             self.store.delete(sorted(stale))
+            self.deleted += len(stale)
             self.manifest.entries[source_id] = SourceEntry(source.relative, str(source.root), content_hash,
                                                            pages, len(chunks), now_iso())
             committed.append(source.relative)
@@ -200,16 +202,20 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
             summary.ingested = [s.relative for s, _, _ in todo]
             summary.pruned = sorted(e.path for e in gone.values()) if prune else []
             return summary
-        if todo:
-            _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started)
+        deleted = _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress,
+                                started) if todo else 0
         if prune and gone:
             store = open_store(settings, embedder)
             for sid, entry in gone.items():
-                store.delete(store.ids_for_source(sid))
+                ids = store.ids_for_source(sid)
+                store.delete(ids)
+                deleted += len(ids)
                 del manifest.entries[sid]
                 summary.pruned.append(entry.path)
         if todo or summary.pruned:
             manifest.save(state_dir, keyring)
+        if deleted:
+            compact(open_store(settings, embedder), settings)
         AuditLog(state_dir, keyring).append(
             "ingest", "partial" if summary.failed else "ok",
             {"ingested": len(summary.ingested), "unchanged": len(summary.unchanged), "failed": len(summary.failed),
@@ -220,7 +226,8 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
     return summary
 
 
-def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started) -> None:
+def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started) -> int:
+    """Parse, embed and store the changed files; returns how many stale records were deleted."""
     from ingest.worker import ParseWorker
 
     worker = ParseWorker(str(embedder.model_dir), embedder.max_tokens)
@@ -249,3 +256,4 @@ def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summar
     finally:
         worker.close()
         writer.save()
+    return writer.deleted

@@ -7,6 +7,7 @@ so keys never leave the client.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -18,6 +19,7 @@ from rag.errors import StoreProblem, UsageError
 from rag.settings import APP, Settings
 
 STORE_FORMAT = 1
+COMPACTING_SUFFIX = "-compacting"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,12 @@ def make_client(settings: Settings, create: bool):
                                    tenant=tenant, database=database)
     except Exception as exc:
         raise StoreProblem(f"cannot reach the Chroma server at {settings.store}: {exc}") from None
+
+
+def _adopt_interrupted_compaction(client, name: str) -> None:
+    names = {c.name for c in client.list_collections()}
+    if name + COMPACTING_SUFFIX in names and name not in names:
+        client.get_collection(name + COMPACTING_SUFFIX, embedding_function=None).modify(name=name)
 
 
 class ChromaStore:
@@ -126,10 +134,50 @@ class ChromaStore:
             offset += len(page["ids"])
 
 
+def compact(store: ChromaStore, settings: Settings) -> None:
+    """Make deleted records really gone: Chroma marks deleted vectors in its HNSW files and leaves
+    freed SQLite pages behind. Copy the live records into a fresh collection, drop the old one,
+    and VACUUM. A kill midway leaves either the old collection or the copy, which `open_store` adopts."""
+    if settings.store_is_url:
+        return  # a server's files are the server's to compact; it only ever held ciphertext
+    client, name = store.client, store.name
+    spare = name + COMPACTING_SUFFIX
+    if any(c.name == spare for c in client.list_collections()):
+        client.delete_collection(spare)
+    fresh = client.create_collection(spare, metadata=store.info, embedding_function=None)
+    copy = ChromaStore(client, fresh)
+    batch: list = []
+    for record in store.scan(include_vectors=True):
+        batch.append(record)
+        if len(batch) >= 1000:
+            _copy_records(copy, batch)
+            batch = []
+    _copy_records(copy, batch)
+    client.delete_collection(name)
+    fresh.modify(name=name)
+    store.collection = fresh
+    database = Path(settings.store).expanduser() / "chroma" / "chroma.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _copy_records(target: ChromaStore, records: list) -> None:
+    if not records:
+        return
+    by_version: dict[int, list] = {}
+    for record in records:
+        by_version.setdefault(int(record[2]["kv"]), []).append(record)
+    for version, group in by_version.items():
+        target.upsert([r[0] for r in group], np.asarray([r[3] for r in group], dtype=np.float32),
+                      [r[1] for r in group], [r[2]["src"] for r in group], version)
+
+
 def open_store(settings: Settings, embedder=None, create: bool = False) -> ChromaStore:
     """Open (or on `create`, make) the collection; refuse one built by a different embedder."""
     client = make_client(settings, create)
     if create:
+        _adopt_interrupted_compaction(client, settings.collection)
         if embedder is None:
             raise ValueError("creating a store needs the embedder that fills it")
         metadata = {"format": STORE_FORMAT, "embedder": embedder.name, "dim": embedder.dim,
@@ -137,6 +185,7 @@ def open_store(settings: Settings, embedder=None, create: bool = False) -> Chrom
         collection = client.get_or_create_collection(settings.collection, metadata=metadata,
                                                       embedding_function=None)
     else:
+        _adopt_interrupted_compaction(client, settings.collection)
         try:
             collection = client.get_collection(settings.collection, embedding_function=None)
         except Exception:

@@ -32,6 +32,8 @@ def test_ingest_leaves_no_readable_byte_even_after_reingest_and_prune(isolated):
     assert "ingested 0, unchanged 4" in _summary_line(again.stdout)
     assert "0 chunks" in _summary_line(again.stdout)
 
+    doomed = _records_of(isolated, "procedures/claims-procedure.txt")
+    assert len(doomed) >= 3
     (docs / "procedures" / "claims-procedure.txt").unlink()
     pruned = run_cli("-m", "ingest", str(docs), "--prune")
     assert pruned.returncode == 0, pruned.stderr
@@ -39,6 +41,21 @@ def test_ingest_leaves_no_readable_byte_even_after_reingest_and_prune(isolated):
     blob = store_bytes(store)
     for phrase in CANARIES:
         assert phrase.encode() not in blob
+    for record_id, sealed, vector in doomed:  # really gone: no ciphertext, id or vector of the file
+        assert sealed[:48].encode() not in blob and record_id.encode() not in blob
+        assert vector[:8].tobytes() not in blob
+
+
+def _records_of(isolated, source: str) -> list[tuple[str, str, "np.ndarray"]]:
+    import numpy as np
+
+    from rag.api import Assistant
+
+    assistant = Assistant.open()
+    records = [(i, s, np.asarray(v, dtype=np.float32)) for i, s, _, v in assistant.store.scan(include_vectors=True)
+               if assistant.retriever.open_record(i, s).source == source]
+    assistant.close()
+    return records
 
 
 def test_rerun_over_unchanged_files_parses_and_embeds_nothing(isolated, embedder):
@@ -120,7 +137,10 @@ def test_wrong_key_is_one_line_exit_2_and_writes_nothing(isolated, tmp_path):
     result = run_cli("-m", "ingest", str(docs), env={"RAG_KEY_FILE": str(other)})
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "wrong key file" in result.stderr
-    assert store_bytes(isolated / "store") == before
+    pending = isolated / "store" / "audit.pending"
+    assert "wrong key file" in pending.read_text()  # the attempt is recorded for the audit log...
+    pending.unlink()
+    assert store_bytes(isolated / "store") == before  # ...and nothing else was written
 
 
 def test_key_file_readable_by_others_is_refused(isolated):
