@@ -26,13 +26,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=320, help="train questions to use (fixed sample)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "rag" / "calibration.json")
+    parser.add_argument("--from-cache", action="store_true", help="refit on the features of the last run")
     args = parser.parse_args()
+    cache = Path(__file__).resolve().parent / "results" / "calibration-features.json"
+    if args.from_cache:
+        data = json.loads(cache.read_text())
+        return fit(data["rows"], data["labels"], data["correct"], args.out)
     if not (squad.SHARED / "train.json").exists():
         print(f"skipped: {squad.SHARED}/train.json not found")
         return 0
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
     from ingest import run_ingest
     from rag.answer import AskPipeline, Calibration
     from rag.api import Assistant
@@ -55,7 +57,18 @@ def main() -> int:
             correct.append(squad.f1(draft.span, question.answers))
             if number % 25 == 0:
                 print(f"{number}/{len(questions)} ({time.time() - started:.0f} s)", file=sys.stderr)
-    names = sorted(rows[0])
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps({"rows": rows, "labels": labels, "correct": correct}))
+    return fit(rows, labels, correct, args.out)
+
+
+def fit(rows: list[dict], labels: list[int], correct: list[float], out: Path) -> int:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from rag.answer import CALIBRATED_FEATURES
+
+    names = list(CALIBRATED_FEATURES)
     x = np.array([[r[n] for n in names] for r in rows])
     y = np.array(labels)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
@@ -71,7 +84,7 @@ def main() -> int:
     calibration = {"weights": dict(zip(names, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
                    "threshold": threshold, "fitted_on": "SQuAD 2.0 train subset (shared/eval/squad2-subset/train.json)",
                    "report": report}
-    args.out.write_text(json.dumps(calibration, indent=1) + "\n")
+    out.write_text(json.dumps(calibration, indent=1) + "\n")
     print(json.dumps(calibration, indent=1))
     return 0
 

@@ -19,6 +19,11 @@ from rag.cite import content_words, coverage, quote_for, sentences
 from rag.retrieve import Passage, Retriever
 
 ABSTAIN_TEXT = "I could not find this in your documents."
+# Question-word coverage is left out on purpose: SQuAD 2.0's unanswerable questions were written to
+# overlap their paragraph, so a model fitted there learns "overlap means unanswerable", which is
+# wrong for real questions. Coverage enters only as a gate (see `AskPipeline.decide`).
+CALIBRATED_FEATURES = ("top_score", "cited_score", "sentence_similarity", "mean_logprob", "allowed_mass",
+                       "span_words", "echo")
 SENTENCE_COVERAGE_WEIGHT = 0.5  # question words found in a sentence count as much as half a cosine point
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -196,7 +201,10 @@ class AskPipeline:
         timings["total_ms"] = timings.get("retrieve_ms", 0.0) + timings.get("generate_ms", 0.0)
         confidence = self.calibration.probability(draft.features) if draft.features else 0.0
         verified = bool(draft.passage and draft.quote and draft.span and _squash(draft.span) in _squash(draft.quote))
-        if not verified or confidence < self.calibration.threshold:
+        # An answer must say something (a content word or a number), and its quote must be about the
+        # question (share a content word with it); otherwise it is a guess, however confident.
+        substantive = bool(content_words(draft.span)) and draft.features.get("coverage_quote", 0.0) > 0.0
+        if not (verified and substantive) or confidence < self.calibration.threshold:
             nearest = [{"source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4)}
                        for p in draft.passages[:3]]
             return Answer(draft.question, ABSTAIN_TEXT, True, [], nearest, timings, confidence)
