@@ -5,7 +5,7 @@ memory from the decrypted records when a store is opened.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -101,20 +101,21 @@ class Retriever:
                 for rank, (record_id, score) in enumerate(self._lexical.search(query, max(k, candidates)), start=1):
                     bm25[record_id] = score
                     fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
-        best = sorted(fused, key=fused.get, reverse=True)[:k]
-        sealed = {h.id: h.sealed for h in dense}
-        missing_cosine = [i for i in best if i not in cosine]
+        shortlist = sorted(fused, key=fused.get, reverse=True)[:max(2 * k, k + 4)]
+        missing_cosine = [i for i in shortlist if i not in cosine]
         if missing_cosine:  # lexical-only hits: score them densely too, so scores are comparable
-            for record_id, sim in self._cosines(missing_cosine, vector).items():
-                cosine[record_id] = sim
+            cosine.update(self._cosines(missing_cosine, vector))
+        # Ties in fused rank (one retriever's first against the other's first) go to the closer meaning.
+        best = sorted(shortlist, key=lambda i: (fused[i], cosine.get(i, 0.0)), reverse=True)[:k]
+        sealed = {h.id: h.sealed for h in dense}
         passages = []
         for record_id in best:
             if record_id in self._passages and record_id not in sealed:
                 passage = self._passages[record_id]
             else:
                 passage = self.open_record(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
-            passage.score, passage.lexical = cosine.get(record_id, 0.0), bm25.get(record_id, 0.0)
-            passages.append(passage)
+            # A copy: the cached passage is shared, its scores belong to this query only.
+            passages.append(replace(passage, score=cosine.get(record_id, 0.0), lexical=bm25.get(record_id, 0.0)))
         return passages
 
     def _cosines(self, ids: list[str], vector: np.ndarray) -> dict[str, float]:
