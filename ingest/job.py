@@ -257,3 +257,42 @@ def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summar
         worker.close()
         writer.save()
     return writer.deleted
+
+
+@dataclass
+class CheckReport:
+    orphan_chunks: int = 0  # in Chroma, but their source is not in the manifest (a kill before it was saved)
+    mismatched: list[str] = field(default_factory=list)  # sources whose chunk count differs from the manifest
+    repaired: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not self.orphan_chunks and not self.mismatched
+
+
+def run_check(settings: Settings | None = None, repair: bool = True) -> CheckReport:
+    """Compare the manifest with Chroma; on `repair`, drop what disagrees so the next ingest redoes it."""
+    from collections import Counter
+
+    settings = settings or Settings.from_env()
+    state_dir = state_dir_for(settings)
+    report = CheckReport()
+    with FileLock(str(state_dir / ".ingest.lock"), timeout=float(os.environ.get("RAG_LOCK_WAIT", "10"))):
+        keyring = open_keyring(settings, state_dir, create=False)
+        manifest = Manifest.load(state_dir, keyring)
+        store = open_store(settings)
+        counts = Counter(meta["src"] for _, _, meta, _ in store.scan())
+        orphans = [sid for sid in counts if sid not in manifest.entries]
+        mismatched = [sid for sid, e in manifest.entries.items() if counts.get(sid, 0) != e.chunks]
+        report.orphan_chunks = sum(counts[sid] for sid in orphans)
+        report.mismatched = sorted(manifest.entries[sid].path for sid in mismatched)
+        if repair and not report.clean:
+            for sid in orphans + mismatched:
+                store.delete(store.ids_for_source(sid))
+                manifest.entries.pop(sid, None)
+            manifest.save(state_dir, keyring)
+            compact(store, settings)
+            AuditLog(state_dir, keyring).append("check", "repaired", {"orphan_chunks": report.orphan_chunks,
+                                                                       "mismatched": len(report.mismatched)})
+            report.repaired = True
+    return report

@@ -1,0 +1,138 @@
+"""Crash safety and concurrency: SIGKILL at random moments, a second writer, tampered records."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, copy_docs, network_namespace_available, run_cli
+
+KILLS = 20
+
+
+def _store_state():
+    """(record count, unique ids, manifest chunk total) as the store sees it."""
+    from ingest.job import run_check
+    from ingest.manifest import Manifest
+    from rag.api import Assistant
+    from rag.store import state_dir_for
+
+    assistant = Assistant.open()
+    ids = [i for i, _, _, _ in assistant.store.scan()]
+    manifest = Manifest.load(state_dir_for(assistant.settings), assistant.keyring)
+    assistant.close()
+    return len(ids), len(set(ids)), sum(e.chunks for e in manifest.entries.values()), run_check(repair=False).clean
+
+
+def test_sigkill_at_random_moments_never_loses_or_duplicates_chunks(isolated, tmp_path):
+    docs = copy_docs(isolated / "docs")
+    reference = tmp_path / "reference"
+    clean = run_cli("-m", "ingest", str(docs), env={"RAG_STORE": str(reference / "store"),
+                                                      "RAG_KEY_FILE": str(reference / "key")})
+    assert clean.returncode == 0
+    expected = int(clean.stdout.split(" chunks in ")[0].rsplit(" ", 1)[1])
+    rng = random.Random(7)
+    started = time.monotonic()
+    survived = 0
+    for attempt in range(KILLS):
+        target = docs / "procedures" / "claims-procedure.txt"  # a change per round: there is always work
+        target.write_text(target.read_text() + f"\nRevision note {attempt}.\n")
+        process = subprocess.Popen([sys.executable, "-m", "ingest", str(docs)], cwd=ROOT, env=os.environ.copy(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 6.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        rerun = run_cli("-m", "ingest", str(docs))
+        assert rerun.returncode == 0, rerun.stderr
+        count, unique, in_manifest, agree = _store_state()
+        assert count == unique == in_manifest == expected, (attempt, count, unique, in_manifest, expected)
+        assert agree
+        survived += 1
+        assert time.monotonic() - started < 600
+    assert survived == KILLS
+
+
+def test_check_repairs_chunks_the_manifest_does_not_know(isolated, embedder):
+    from ingest import run_ingest
+    from ingest.job import run_check
+    from ingest.manifest import Manifest
+    from rag.keys import open_keyring
+    from rag.settings import Settings
+    from rag.store import state_dir_for
+
+    settings = Settings.from_env()
+    docs = copy_docs(isolated / "docs")
+    run_ingest([docs], settings, embedder=embedder)
+    state_dir = state_dir_for(settings)
+    keyring = open_keyring(settings, state_dir, create=False)
+    manifest = Manifest.load(state_dir, keyring)
+    lost = next(sid for sid, e in manifest.entries.items() if e.path == "procedures/claims-procedure.txt")
+    del manifest.entries[lost]  # as if killed after the upsert, before the manifest was saved
+    manifest.save(state_dir, keyring)
+    (docs / "procedures" / "claims-procedure.txt").unlink()  # ...and the file deleted meanwhile
+    result = run_cli("-m", "ingest", "--check")
+    assert result.returncode == 0 and "orphan chunks removed" in result.stdout
+    assert run_check(settings, repair=False).clean
+
+
+def test_a_second_writer_fails_clearly_while_the_first_holds_the_store(isolated):
+    from filelock import FileLock
+
+    docs = copy_docs(isolated / "docs")
+    assert run_cli("-m", "ingest", str(docs / "procedures")).returncode == 0
+    with FileLock(str(isolated / "store" / ".ingest.lock")):
+        blocked = run_cli("-m", "ingest", str(docs), env={"RAG_LOCK_WAIT": "1"})
+        reader = run_cli("-m", "rag.ask", "Which ledger records claim payments?", "--json")
+    assert blocked.returncode == 2 and "another ingest is writing" in blocked.stderr
+    assert reader.returncode == 0, reader.stderr  # readers keep working during an ingest
+
+
+@pytest.mark.parametrize("tamper", ["flip", "swap", "move"])
+def test_tampered_records_are_detected_naming_the_record(isolated, embedder, tamper, monkeypatch):
+    import chromadb
+
+    from ingest import run_ingest
+    from rag.api import Assistant
+    from rag.errors import IntegrityError
+    from rag.settings import Settings
+
+    run_ingest([copy_docs(isolated / "docs") / "procedures"], Settings.from_env(), embedder=embedder)
+    client = chromadb.PersistentClient(str(isolated / "store" / "chroma"),
+                                       settings=chromadb.config.Settings(anonymized_telemetry=False))
+    collection = client.get_collection("documents")
+    got = collection.get(include=["metadatas", "embeddings"])
+    first, second = got["ids"][0], got["ids"][1]
+    meta = got["metadatas"]
+    if tamper == "flip":
+        sealed = meta[0]["sealed"]
+        flipped = sealed[:30] + ("A" if sealed[30] != "A" else "B") + sealed[31:]
+        collection.update(ids=[first], metadatas=[{**meta[0], "sealed": flipped}])
+        victim = first
+    elif tamper == "swap":
+        collection.update(ids=[first, second], metadatas=[{**meta[0], "sealed": meta[1]["sealed"]},
+                                                          {**meta[1], "sealed": meta[0]["sealed"]}])
+        victim = first
+    else:  # the same record, copied into another collection of the same store
+        other = client.create_collection("elsewhere", metadata=collection.metadata, embedding_function=None)
+        other.add(ids=[first], embeddings=[got["embeddings"][0]], metadatas=[meta[0]])
+        monkeypatch.setenv("RAG_COLLECTION", "elsewhere")
+        victim = first
+    with pytest.raises(IntegrityError, match=victim):
+        assistant = Assistant.open()
+        [assistant.retriever.open_record(i, s) for i, s, _, _ in assistant.store.scan()]
+
+
+@pytest.mark.skipif(not network_namespace_available(), reason="unshare -rn (user+network namespace) not permitted here")
+def test_full_ingest_and_ask_with_no_network_at_all(isolated):
+    docs = copy_docs(isolated / "docs")
+    script = (f"{sys.executable} -m ingest {docs} && "
+              f"{sys.executable} -m rag.ask 'How many days of paid annual leave do employees get?' --json")
+    result = subprocess.run(["unshare", "-rn", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env=os.environ.copy(), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert '"abstained": false' in result.stdout and "27" in result.stdout.splitlines()[-1]
