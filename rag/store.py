@@ -58,7 +58,7 @@ def make_client(settings: Settings, create: bool):
     if url.scheme not in ("chroma+http", "chroma+https"):
         raise UsageError(f"unknown store scheme '{url.scheme}://'; use a directory or chroma+http(s)://HOST:PORT")
     parts = [p for p in url.path.split("/") if p]
-    tenant, database = (parts + ["default_tenant", "default_database"])[:2] if len(parts) != 1 else (parts[0], "default_database")
+    tenant, database = (parts + ["default_tenant", "default_database"][len(parts):])[:2]
     try:
         return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
                                    ssl=url.scheme.endswith("s"), settings=_chroma_settings(),

@@ -33,7 +33,7 @@ def embedder():
     from rag.embed import load_embedder
 
     model = load_embedder("default")
-    model.model  # load the weights once for the session
+    assert model.dim == 384  # loads the weights once for the session
     return model
 
 

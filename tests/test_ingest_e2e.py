@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import CANARIES, copy_docs, network_namespace_available, run_cli, store_bytes
@@ -46,9 +46,7 @@ def test_ingest_leaves_no_readable_byte_even_after_reingest_and_prune(isolated):
         assert vector[:8].tobytes() not in blob
 
 
-def _records_of(isolated, source: str) -> list[tuple[str, str, "np.ndarray"]]:
-    import numpy as np
-
+def _records_of(isolated, source: str) -> list[tuple[str, str, np.ndarray]]:
     from rag.api import Assistant
 
     assistant = Assistant.open()
