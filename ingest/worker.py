@@ -6,6 +6,7 @@ lets parsing of the next files overlap with embedding in the main process.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import select
@@ -61,6 +62,8 @@ def _serve(tokenizer_dir: str, max_tokens: int) -> None:
     from ingest.chunk import TokenCounter, chunk_units, make_splitter
     from ingest.load import load_file
 
+    # pypdf logs each repair ("EOF marker not found") to stderr; the file's one-line verdict is enough.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     counter = TokenCounter(tokenizer_dir)
     splitter = make_splitter(counter)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
