@@ -46,8 +46,11 @@ class LexicalIndex:
     """BM25 over every decrypted chunk, in memory only."""
 
     def __init__(self, passages: dict[str, Passage]):
+        import logging
+
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and would print per index
         self.ids = list(passages)
         self.index = bm25s.BM25()
         tokens = bm25s.tokenize([passages[i].text for i in self.ids], stopwords="en", return_ids=False,
