@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -157,9 +158,23 @@ def compact(store: ChromaStore, settings: Settings) -> None:
     fresh.modify(name=name)
     store.collection = fresh
     database = Path(settings.store).expanduser() / "chroma" / "chroma.sqlite3"
-    with sqlite3.connect(database) as connection:
+    _vacuum(database)
+
+
+def _vacuum(database: Path, attempts: int = 50) -> None:
+    """VACUUM, then fold the WAL back until it is empty: old pages (with deleted ciphertext) live on in
+    WAL frames until a checkpoint completes, and one cannot while Chroma's connection is mid-read."""
+    connection = sqlite3.connect(database, timeout=30)
+    try:
         connection.execute("VACUUM")
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for _ in range(attempts):
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.1)
+        raise StoreProblem(f"could not compact {database}: another process keeps it open; run the ingest again")
+    finally:
+        connection.close()
 
 
 def _copy_records(target: ChromaStore, records: list) -> None:
