@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Store and key of the demo live in the project, never in the user's real key folder.
 DEMO_ENV := RAG_STORE=data/store RAG_KEY_FILE=$(CURDIR)/.demo-key/key
 
-.PHONY: setup demo test bench eval calibrate pdfs clean
+.PHONY: setup demo test bench eval calibrate pdfs clean wheelhouse bench-scale
 
 setup: $(STAMP)
 
@@ -34,6 +34,20 @@ eval: $(STAMP)
 
 calibrate: $(STAMP)
 	$(BIN)/python bench/calibrate.py
+
+# Every wheel the image needs, fetched or built here with the project's constraints: the image build
+# installs from this folder only (no registry). The wheels match this venv's Python, which must be the
+# image's (3.11, Debian bookworm's).
+wheelhouse: wheelhouse/.complete
+
+wheelhouse/.complete: pyproject.toml constraints.txt | $(STAMP)
+	rm -rf wheelhouse && mkdir wheelhouse
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > wheelhouse/requirements.txt
+	$(BIN)/pip wheel --quiet -c constraints.txt -r wheelhouse/requirements.txt setuptools -w wheelhouse
+	touch $@
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale_bench.py
 
 pdfs: $(STAMP)
 	$(BIN)/python scripts/make_demo_pdfs.py
