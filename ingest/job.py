@@ -23,7 +23,7 @@ from rag.encrypt import keyed_hash, seal
 from rag.errors import StoreProblem
 from rag.keys import Keyring, now_iso, open_keyring, read_keyring_doc
 from rag.settings import Settings
-from rag.store import ChromaStore, compact, open_store, state_dir_for
+from rag.store import ChromaStore, compact, make_client, open_store, state_dir_for
 
 EMBED_BATCH = 256  # chunks gathered across files before one embedding call
 
@@ -171,6 +171,8 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
         summary.ingested = [f.relative for f in files]
         return summary
 
+    if settings.store_is_url:
+        make_client(settings, create=False)  # a wrong or unreachable server fails before a key is made
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         lock = FileLock(str(state_dir / ".ingest.lock"), timeout=float(os.environ.get("RAG_LOCK_WAIT", "10")))

@@ -58,6 +58,10 @@ def make_client(settings: Settings, create: bool):
     url = urlparse(settings.store)
     if url.scheme not in ("chroma+http", "chroma+https"):
         raise UsageError(f"unknown store scheme '{url.scheme}://'; use a directory or chroma+http(s)://HOST:PORT")
+    from rag.offline import allow_host
+
+    # The user named this server; it receives only ciphertext, vectors and keyed hashes.
+    allow_host(url.hostname or "localhost")
     parts = [p for p in url.path.split("/") if p]
     tenant, database = (parts + ["default_tenant", "default_database"][len(parts):])[:2]
     try:
@@ -140,7 +144,9 @@ def compact(store: ChromaStore, settings: Settings) -> None:
     freed SQLite pages behind. Copy the live records into a fresh collection, drop the old one,
     and VACUUM. A kill midway leaves either the old collection or the copy, which `open_store` adopts."""
     if settings.store_is_url:
-        return  # a server's files are the server's to compact; it only ever held ciphertext
+        # Over HTTP nothing can reach the server's free SQLite pages, which keep deleted ciphertext until
+        # its operator runs `chroma vacuum` (README, Servers); a copy here would cost a full transfer for nothing.
+        return
     client, name = store.client, store.name
     spare = name + COMPACTING_SUFFIX
     if any(c.name == spare for c in client.list_collections()):
