@@ -13,7 +13,7 @@ from rag.keys import Keyring, open_keyring
 from rag.offline import off_block, on_block
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
-from rag.store import ChromaStore, open_store, state_dir_for
+from rag.store import ChromaStore, make_client, open_store, state_dir_for
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,8 +54,12 @@ class Assistant:
             "store": str(store) if store is not None else None,
             "key_file": Path(key_file) if key_file is not None else None,
             "passphrase": passphrase, "llm": llm, "embedder": embedder}.items() if v is not None})
+        # Connecting is cheap: a wrong, unreachable or refused server URL fails before anything is opened.
+        generator = _load_generator(settings) if settings.llm_is_url else None
         state_dir = state_dir_for(settings)
-        if not settings.store_is_url and not (state_dir / "chroma").exists():
+        if settings.store_is_url:
+            make_client(settings, create=False)  # an unreachable server, not a missing keyring, is the news
+        elif not (state_dir / "chroma").exists():
             raise StoreProblem(f"no store at {state_dir}; ingest documents first: python -m ingest FOLDER "
                                f"--store {state_dir}")
         keyring = open_keyring(settings, state_dir, create=False)
@@ -64,14 +68,12 @@ class Assistant:
         if chroma.count() == 0:
             raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "
                                "python -m ingest FOLDER")
-        return cls(settings, keyring, chroma, model)
+        return cls(settings, keyring, chroma, model, generator)
 
     @property
     def generator(self):
         if self._generator is None:
-            from rag.generate import load_generator
-
-            self._generator = load_generator(self.settings.llm, self.settings.cache_dir, self.settings.precision)
+            self._generator = _load_generator(self.settings)
         return self._generator
 
     @property
@@ -127,6 +129,12 @@ class Assistant:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _load_generator(settings: Settings):
+    from rag.generate import load_generator
+
+    return load_generator(settings.llm, settings.cache_dir, settings.precision, settings.allow_remote_llm)
 
 
 def _checked(question: str) -> str:

@@ -20,8 +20,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("question", nargs="?", help="the question (omit for an interactive session)")
     add_common_flags(parser)
     parser.add_argument("--k", type=int, help="passages to retrieve (env RAG_K, default 4)")
-    parser.add_argument("--llm", help="'default' (packaged Gemma 3 270M) or a local Hugging Face model directory "
-                        "(env RAG_LLM)")
+    parser.add_argument("--llm", help="'default' (packaged Gemma 3 270M), a local Hugging Face model directory, "
+                        "or an inference server openai+http(s)://HOST:PORT/v1 (env RAG_LLM; token in RAG_LLM_TOKEN)")
+    parser.add_argument("--allow-remote-llm", action="store_true", default=None,
+                        help="allow an --llm server outside loopback and private networks: questions and passages "
+                        "then leave this machine (env RAG_ALLOW_REMOTE_LLM=1)")
     parser.add_argument("--json", action="store_true", help="one JSON object per answer (schema in README)")
     parser.add_argument("--batch", metavar="FILE", help="questions, one per line or JSONL with a 'question' "
                         "field; writes one JSON object per line")

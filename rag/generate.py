@@ -187,10 +187,22 @@ class LocalGenerator:
         return Extraction(text, mean, mass)
 
 
-def load_generator(spec: str, cache_dir: Path, precision: str = "auto") -> LocalGenerator:
-    """A local directory or the packaged default. Server URLs are refused until a backend exists for them."""
+# URL scheme → "module:function" that connects to such a server (imported only when used).
+_SERVER_BACKENDS = {"openai+http": "rag.remote_llm:connect", "openai+https": "rag.remote_llm:connect"}
+
+
+def load_generator(spec: str, cache_dir: Path, precision: str = "auto", allow_remote: bool = False):
+    """The packaged default, a local directory, or a server URL (`allow_remote`: the user agreed that
+    questions and passages may go to a server outside the machine's private networks)."""
     if "://" in spec:
-        raise ModelProblem(f"--llm '{spec}': only local model directories are supported in this version")
+        scheme = spec.split("://", 1)[0].lower()
+        if scheme not in _SERVER_BACKENDS:
+            raise ModelProblem(f"--llm '{spec}': unknown scheme '{scheme}://'; use 'default', a local model "
+                               "directory, or openai+http(s)://HOST:PORT/v1")
+        import importlib
+
+        module, function = _SERVER_BACKENDS[scheme].split(":")
+        return getattr(importlib.import_module(module), function)(spec, allow_remote)
     model_dir = resolve_llm_dir(spec, cache_dir)
     logging.getLogger("rag").info("loading generator from %s", model_dir)
     return LocalGenerator(model_dir, precision)

@@ -44,6 +44,11 @@ def allow_host(host: str) -> None:
     _allowed_hosts.add(host.lower())
 
 
+def revoke_host(host: str) -> None:
+    """Undo `allow_host`, e.g. after a lookup made only to decide whether a server may be used."""
+    _allowed_hosts.discard(host.lower())
+
+
 def on_block(listener: Callable[[str], None]) -> None:
     """Call `listener(message)` whenever the tripwire refuses something (the audit log uses this)."""
     _listeners.append(listener)

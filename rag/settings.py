@@ -28,6 +28,7 @@ class Settings:
     precision: str = "auto"
     cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir(APP)))
     max_new_tokens: int = 32
+    allow_remote_llm: bool = False  # questions may go to an inference server outside the private networks
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -45,6 +46,7 @@ class Settings:
             cache_dir=Path(env["RAG_CACHE_DIR"]).expanduser() if env.get("RAG_CACHE_DIR")
             else Path(user_cache_dir(APP)),
             max_new_tokens=_env_int("RAG_MAX_NEW_TOKENS", cls.max_new_tokens),
+            allow_remote_llm=env.get("RAG_ALLOW_REMOTE_LLM", "") in ("1", "true", "yes"),
         )
         known = {f.name for f in fields(cls)}
         return replace(base, **{k: v for k, v in overrides.items() if k in known and v is not None})
@@ -52,6 +54,10 @@ class Settings:
     @property
     def store_is_url(self) -> bool:
         return "://" in self.store
+
+    @property
+    def llm_is_url(self) -> bool:
+        return "://" in self.llm
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
