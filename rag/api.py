@@ -83,8 +83,9 @@ class Assistant:
                                          max_new_tokens=self.settings.max_new_tokens)
         return self._pipeline
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer from the documents with verbatim quotes, or abstain."""
+    def ask(self, question: str, k: int | None = None, user: str | None = None) -> Answer:
+        """Answer from the documents with verbatim quotes, or abstain. `user` is who the audit log names
+        (default: this process's account; the HTTPS server passes the token's name)."""
         question = _checked(question)
         pipeline = self.pipeline
         if k is not None and k != pipeline.k:
@@ -94,7 +95,7 @@ class Assistant:
         self.audit.append("ask", "abstained" if answer.abstained else "answered",
                           {"citations": len(answer.citations)},
                           secret={"question": question, "answer": answer.answer,
-                                  "sources": [c.source for c in answer.citations]})
+                                  "sources": [c.source for c in answer.citations]}, user=user)
         return answer
 
     def search(self, query: str, k: int | None = None) -> list[Passage]:

@@ -63,14 +63,15 @@ class AuditLog:
         return int(seq), mac
 
     def append(self, action: str, outcome: str = "ok", counts: dict | None = None,
-               secret: dict | None = None, late: dict | None = None) -> None:
-        with FileLock(str(self.state_dir / ".audit.lock")):
+               secret: dict | None = None, late: dict | None = None, user: str | None = None) -> None:
+        """`user` names who asked when it is not this process's account (an API token's name)."""
+        with self.lock():
             self._fold_pending()
-            self._append_locked(action, outcome, counts, secret, late)
+            self._append_locked(action, outcome, counts, secret, late, user)
 
-    def _append_locked(self, action, outcome, counts, secret, late) -> None:
+    def _append_locked(self, action, outcome, counts, secret, late, user=None) -> None:
         seq, previous = self._head()
-        entry = {"seq": seq + 1, "time": now_iso(), "user": _user(), "action": action, "outcome": outcome,
+        entry = {"seq": seq + 1, "time": now_iso(), "user": user or _user(), "action": action, "outcome": outcome,
                  "counts": counts or {}}
         if late:
             entry["late"] = late
@@ -87,9 +88,13 @@ class AuditLog:
         tmp.write_text(f"{entry['seq']} {entry['mac']}\n")
         os.replace(tmp, head)
 
+    def lock(self) -> FileLock:
+        """Held by every append; hold it to read the log and its head as one consistent state."""
+        return FileLock(str(self.state_dir / ".audit.lock"))
+
     def fold_pending(self) -> None:
         """Chain the failed key attempts recorded while no key was at hand."""
-        with FileLock(str(self.state_dir / ".audit.lock")):
+        with self.lock():
             self._fold_pending()
 
     def _fold_pending(self) -> None:

@@ -68,6 +68,16 @@ def assistant(demo_store, embedder, generator):
     return Assistant(demo_store, keyring, open_store(demo_store, embedder), embedder, generator)
 
 
+@pytest.fixture(scope="session")
+def rag_server(tmp_path_factory, demo_store):
+    """`python -m rag.serve` over HTTPS on loopback (a copy of the demo store), shared by the API and web tests."""
+    from serve_helpers import start_server
+
+    server = start_server(tmp_path_factory.mktemp("serve"), demo_store)
+    yield server
+    server.stop()
+
+
 def run_cli(*args: str, env: dict | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run `python -m ...` as a user would, with the test's store and key from the environment."""
     return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, cwd=ROOT,

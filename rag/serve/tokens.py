@@ -1,0 +1,199 @@
+"""Who may call the server: API tokens with roles, an optional TOTP second factor, web sessions.
+
+Tokens live in `api-tokens.json` in the store's state directory. The file holds no token, only
+HMAC-SHA256(name, role, token) under a key derived from the store's index key: nobody can mint a
+token or raise a role by editing the file without the store key. TOTP secrets are sealed there
+with AES-GCM under another derived key, bound to the user's name.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from rag.encrypt import seal_blob, unseal_blob
+from rag.errors import UsageError
+from rag.fsutil import atomic_write
+from rag.keys import Keyring, now_iso
+
+ROLES = ("reader", "ingester", "admin")  # each role may do everything the roles before it may
+TOKEN_PREFIX = "rag_"
+SESSION_PREFIX = "ses_"
+FILE_NAME = "api-tokens.json"
+FORMAT = 1
+SESSION_SECONDS = 8 * 3600  # a working day; the page keeps its session in memory only
+MAX_SESSIONS = 1000
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_TOKEN = re.compile(r"(rag|ses)_[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    totp: bool = False  # enrolled in a second factor: the bare token alone is not enough
+    created: str = ""
+
+    def may(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def _new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)  # 256 random bits, 43 characters
+
+
+class TokenStore:
+    def __init__(self, state_dir: Path, keyring: Keyring):
+        self.path = Path(state_dir) / FILE_NAME
+        self._lock = FileLock(str(Path(state_dir) / ".api-tokens.lock"))
+        self._mac_key = keyring.derive("api-tokens")
+        self._seal_key = keyring.derive("api-totp")
+        self._cached: tuple[tuple, dict] = ((), {})
+        self._last_totp_step: dict[str, int] = {}
+
+    # -- the file ------------------------------------------------------------------------
+    def _entries(self) -> dict[str, dict]:
+        """The stored entries, re-read whenever the file changed (a `token revoke` takes effect at once)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._cached[0] != stamp:
+            doc = json.loads(self.path.read_bytes())
+            if doc.get("format") != FORMAT:
+                raise UsageError(f"{self.path} has token format {doc.get('format')}; this version reads {FORMAT}")
+            self._cached = (stamp, doc["tokens"])
+        return self._cached[1]
+
+    def _save(self, entries: dict[str, dict]) -> None:
+        atomic_write(self.path, json.dumps({"format": FORMAT, "tokens": entries}, indent=1).encode(), mode=0o600)
+
+    def _digest(self, name: str, role: str, token: str) -> str:
+        return hmac.new(self._mac_key, f"{name}\0{role}\0{token}".encode(), hashlib.sha256).hexdigest()
+
+    # -- management ----------------------------------------------------------------------
+    def add(self, name: str, role: str, totp: bool = False) -> tuple[str, str | None]:
+        """A new token for `name` (and a TOTP secret when enrolled). Only its keyed hash is kept."""
+        if not _NAME.fullmatch(name or ""):
+            raise UsageError(f"token name {name!r}: use 1-64 letters, digits and . _ @ - (starting with a "
+                             "letter or digit)")
+        if role not in ROLES:
+            raise UsageError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+        token = _new_secret(TOKEN_PREFIX)
+        totp_secret = None
+        entry = {"role": role, "created": now_iso(), "digest": self._digest(name, role, token), "totp": None}
+        if totp:
+            import pyotp
+
+            totp_secret = pyotp.random_base32()
+            blob = seal_blob(self._seal_key, f"api-totp/{name}", totp_secret.encode())
+            entry["totp"] = base64.b64encode(blob).decode("ascii")
+        with self._lock:
+            entries = dict(self._entries())
+            if name in entries:
+                raise UsageError(f"a token named {name!r} exists; revoke it first: python -m rag.serve token "
+                                 f"revoke {name}")
+            entries[name] = entry
+            self._save(entries)
+        return token, totp_secret
+
+    def revoke(self, name: str) -> None:
+        with self._lock:
+            entries = dict(self._entries())
+            if name not in entries:
+                raise UsageError(f"no token named {name!r}; see python -m rag.serve token list")
+            del entries[name]
+            self._save(entries)
+
+    def users(self) -> list[User]:
+        return [User(n, e["role"], bool(e.get("totp")), e.get("created", "")) for n, e in
+                sorted(self._entries().items())]
+
+    # -- checks --------------------------------------------------------------------------
+    def authenticate(self, token: str) -> User | None:
+        """The user holding `token`, or None. Every entry is compared, each in constant time."""
+        if not token.startswith(TOKEN_PREFIX) or not _TOKEN.fullmatch(token):
+            return None
+        found = None
+        for name, entry in self._entries().items():
+            if hmac.compare_digest(entry["digest"], self._digest(name, entry["role"], token)):
+                found = User(name, entry["role"], bool(entry.get("totp")), entry.get("created", ""))
+        return found
+
+    def current(self, user: User) -> bool:
+        """Whether `user` still holds the same token and role (a session ends when its token is revoked)."""
+        entry = self._entries().get(user.name)
+        return bool(entry) and entry["role"] == user.role and bool(entry.get("totp")) == user.totp
+
+    def check_totp(self, user: User, code: str) -> bool:
+        """A valid code from this or the neighbouring 30-s step, never one already used (no replay)."""
+        import pyotp
+
+        sealed = self._entries().get(user.name, {}).get("totp")
+        if not sealed or not re.fullmatch(r"\d{6}", code or ""):
+            return False
+        secret = unseal_blob(self._seal_key, f"api-totp/{user.name}", base64.b64decode(sealed),
+                             f"the TOTP secret of {user.name}").decode()
+        totp, now = pyotp.TOTP(secret), time.time()
+        for drift in (0, -1, 1):
+            step = int(now // totp.interval) + drift
+            if hmac.compare_digest(totp.generate_otp(step), code) and step > self._last_totp_step.get(user.name, -1):
+                self._last_totp_step[user.name] = step
+                return True
+        return False
+
+
+class Sessions:
+    """Web-page logins: short-lived random session tokens, in this process's memory only."""
+
+    def __init__(self, tokens: TokenStore, seconds: float = SESSION_SECONDS):
+        self.tokens, self.seconds = tokens, seconds
+        self._open: dict[str, tuple[User, float]] = {}  # sha256(session token) -> (user, expiry)
+
+    @staticmethod
+    def _key(session: str) -> str:
+        return hashlib.sha256(session.encode()).hexdigest()
+
+    def open(self, user: User) -> str:
+        now = time.monotonic()
+        self._open = {k: v for k, v in self._open.items() if v[1] > now}
+        while len(self._open) >= MAX_SESSIONS:
+            self._open.pop(next(iter(self._open)))
+        session = _new_secret(SESSION_PREFIX)
+        self._open[self._key(session)] = (user, now + self.seconds)
+        return session
+
+    def user(self, session: str) -> User | None:
+        if not _TOKEN.fullmatch(session):
+            return None
+        found = self._open.get(self._key(session))
+        if not found or found[1] < time.monotonic() or not self.tokens.current(found[0]):
+            return None
+        return found[0]
+
+    def close(self, session: str) -> None:
+        self._open.pop(self._key(session), None)
+
+
+def open_token_store(settings) -> TokenStore:
+    """The token store of the store named by `settings`; opening it needs the store's key."""
+    from rag.keys import open_keyring
+    from rag.store import state_dir_for
+
+    state_dir = state_dir_for(settings)
+    return TokenStore(state_dir, open_keyring(settings, state_dir, create=False))
+
+
+def provisioning_uri(name: str, secret: str) -> str:
+    import pyotp
+
+    return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="private-rag")
