@@ -182,7 +182,7 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
     try:
         keyring = open_keyring(settings, state_dir, create=not dry_run)
         manifest = Manifest.load(state_dir, keyring)
-        embedder = embedder or load_embedder(settings.embedder, settings.precision)
+        embedder = embedder or load_embedder(settings.embedder, settings.precision, settings.cache_dir)
         todo: list[tuple[SourceFile, str, str]] = []
         seen_ids = set()
         for source in files:

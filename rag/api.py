@@ -63,7 +63,7 @@ class Assistant:
             raise StoreProblem(f"no store at {state_dir}; ingest documents first: python -m ingest FOLDER "
                                f"--store {state_dir}")
         keyring = open_keyring(settings, state_dir, create=False)
-        model = load_embedder(settings.embedder, settings.precision)
+        model = load_embedder(settings.embedder, settings.precision, settings.cache_dir)
         chroma = open_store(settings, model)
         if chroma.count() == 0:
             raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "

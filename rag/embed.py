@@ -45,19 +45,49 @@ class SentenceTransformerEmbedder(Embeddings):
     """A local sentence-transformers model; also a LangChain `Embeddings`.
 
     Name, fingerprint and window are read from the directory; the weights load only on first
-    use, so a rerun over unchanged files never pays for them.
+    use, so a rerun over unchanged files never pays for them. `precision` picks the route at
+    run time: torch fp32 or bf16, or ONNX Runtime int8 (see rag/embed_onnx.py).
     """
 
-    def __init__(self, model_dir: Path, precision: str = "auto", batch_size: int = 64):
+    def __init__(self, model_dir: Path, precision: str = "auto", cache_dir: Path | None = None,
+                 batch_size: int = 64):
         if not (model_dir / "modules.json").exists():
             raise ModelProblem(f"{model_dir} is not a sentence-transformers model directory (no modules.json)")
         self.model_dir = model_dir
-        self.precision = precision
+        self.requested_precision = precision
+        self.cache_dir = cache_dir
         self.batch_size = batch_size
         self.fingerprint = _fingerprint(model_dir)
         self.name = _model_name(model_dir)
         config = model_dir / "sentence_bert_config.json"
         self.max_tokens = int(json.loads(config.read_text()).get("max_seq_length", 256)) if config.exists() else 256
+
+    @functools.cached_property
+    def _int8(self):
+        """The ONNX int8 session, or None where that route is unavailable or failed its quality gate."""
+        from rag.embed_onnx import OnnxSession, int8_graph, int8_supported
+
+        wanted = self.requested_precision == "int8" or (
+            self.requested_precision == "auto" and int8_supported() and _is_mean_pooled(self.model_dir))
+        if not wanted or self.cache_dir is None:
+            return None
+        if not int8_supported():
+            raise ModelProblem("--precision int8 needs ONNX Runtime and the onnx package on a CPU with AVX2; "
+                               "use --precision auto")
+        graph = int8_graph(self.model_dir, self.fingerprint, self.cache_dir)
+        if graph is None:
+            if self.requested_precision == "int8":
+                raise ModelProblem(f"the int8 embedder for {self.name} failed its quality check against fp32; "
+                                   "use --precision auto")
+            return None
+        return OnnxSession(graph, self.model_dir, self.max_tokens)
+
+    @property
+    def precision(self) -> str:
+        """The route actually taken: int8, bf16 or fp32."""
+        if self._int8 is not None:
+            return "int8"
+        return "bf16" if str(self.model.dtype).endswith("bfloat16") else "fp32"
 
     @functools.cached_property
     def model(self):
@@ -69,18 +99,17 @@ class SentenceTransformerEmbedder(Embeddings):
             model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         except Exception as exc:
             raise ModelProblem(f"cannot load the embedder at {self.model_dir}: {exc}") from None
-        self.dtype = pick_dtype(self.precision)
-        model.to(self.dtype)
+        model.to(pick_dtype(self.requested_precision))
         self.max_tokens = int(model.max_seq_length)
         return model
 
-    @property
+    @functools.cached_property
     def dim(self) -> int:
-        model = self.model
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(get_dim())
+        return int(self.encode(["."]).shape[1])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._int8 is not None:
+            return self._int8.encode(texts)
         # sentence-transformers sorts by length before batching, so padding stays small.
         vectors = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
@@ -93,16 +122,35 @@ class SentenceTransformerEmbedder(Embeddings):
         return self.encode([text])[0].tolist()
 
 
+def _is_mean_pooled(model_dir: Path) -> bool:
+    """The int8 graph reproduces transformer + mean pooling + normalisation, nothing else."""
+    modules = json.loads((model_dir / "modules.json").read_text())
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
+        return False
+    pooling = next((model_dir / m["path"] / "config.json" for m in modules
+                    if m.get("type", "").endswith("Pooling")), None)
+    if pooling is None or not pooling.exists():
+        return False
+    config = json.loads(pooling.read_text())
+    return bool(config.get("pooling_mode_mean_tokens")) and not any(
+        v for k, v in config.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+
+
 def _model_name(model_dir: Path) -> str:
     return "all-MiniLM-L6-v2" if model_dir == default_embedder_dir() else model_dir.name
 
 
-def load_embedder(spec: str = "default", precision: str = "auto") -> SentenceTransformerEmbedder:
-    """`default` is the packaged MiniLM; anything else must be a local directory (never a hub name)."""
+def load_embedder(spec: str = "default", precision: str = "auto",
+                  cache_dir: Path | None = None) -> SentenceTransformerEmbedder:
+    """`default` is the packaged MiniLM; anything else must be a local directory (never a hub name).
+
+    Without `cache_dir` there is nowhere to keep the int8 graph, so the torch route is used.
+    """
     if spec in ("default", "minilm", ""):
-        return SentenceTransformerEmbedder(default_embedder_dir(), precision)
+        return SentenceTransformerEmbedder(default_embedder_dir(), precision, cache_dir)
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise ModelProblem(f"embedder '{spec}' is not a local directory; use 'default' or the path of a "
                            "sentence-transformers model on this machine (nothing is downloaded)")
-    return SentenceTransformerEmbedder(path.resolve(), precision)
+    return SentenceTransformerEmbedder(path.resolve(), precision, cache_dir)

@@ -26,7 +26,8 @@ def has_native_bf16() -> bool:
 def pick_dtype(precision: str):
     import torch
 
-    if precision == "bf16" or (precision == "auto" and has_native_bf16()):
+    # int8 is an embedder route (ONNX Runtime); torch models asked for it take the automatic choice.
+    if precision == "bf16" or (precision in ("auto", "int8") and has_native_bf16()):
         return torch.bfloat16
     return torch.float32
 

@@ -67,8 +67,10 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
                         "or set RAG_PASSPHRASE to use a passphrase instead")
     parser.add_argument("--embedder", help="'default' (packaged MiniLM) or a local sentence-transformers "
                         "directory (env RAG_EMBEDDER)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                        help="numeric precision (env RAG_PRECISION; auto picks bf16 only where the CPU has it)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
+                        help="numeric precision (env RAG_PRECISION; auto: the embedder runs int8 where "
+                        "the CPU has AVX2 and the int8 graph passes its quality check, the generator bf16 "
+                        "only where the CPU has native bf16, else fp32)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

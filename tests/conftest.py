@@ -31,8 +31,10 @@ def isolated(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def embedder():
     from rag.embed import load_embedder
+    from rag.settings import Settings
 
-    model = load_embedder("default")
+    # The same route (int8 or torch) the CLIs take on this machine.
+    model = load_embedder("default", "auto", Settings.from_env().cache_dir)
     assert model.dim == 384  # loads the weights once for the session
     return model
 
