@@ -38,15 +38,19 @@ def _send(stream, obj) -> None:
     stream.flush()
 
 
+def _read_exact(stream, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        block = stream.read(size - len(data))  # an unbuffered pipe may return less
+        if not block:
+            raise EOFError
+        data += block
+    return bytes(data)
+
+
 def _receive(stream):
-    header = stream.read(8)
-    if len(header) < 8:
-        raise EOFError
-    (size,) = struct.unpack(">Q", header)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
+    (size,) = struct.unpack(">Q", _read_exact(stream, 8))
+    return pickle.loads(_read_exact(stream, size))
 
 
 def _serve(tokenizer_dir: str, max_tokens: int) -> None:
@@ -105,8 +109,10 @@ class ParseWorker:
     def _start(self) -> None:
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        # Unbuffered: a buffered reader could swallow two replies in one read, and `select` on the pipe
+        # would then wait out the timeout for a reply that is already in memory.
         self._process = subprocess.Popen([sys.executable, "-m", "ingest.worker", *self._args],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
 
     def _restart(self) -> None:
         self._process.kill()
