@@ -116,14 +116,20 @@ def test_plain_http_is_refused_when_tls_is_on(rag_server):
         httpx.get(f"http://127.0.0.1:{rag_server.port}/health", timeout=10)
 
 
-def test_a_non_loopback_bind_needs_the_flag_and_tls(rag_server):
-    cert, key = str(rag_server.cert), str(rag_server.cert.with_name("key.pem"))
+def test_a_non_loopback_bind_needs_the_flag_and_tls():
+    from rag.errors import UsageError
+    from rag.serve.server import ServeOptions, bind_address
+
     for flags, reason in [(["--host", "0.0.0.0"], "--allow-remote"),
-                          (["--host", "0.0.0.0", "--allow-remote"], "needs TLS"),
-                          (["--host", "0.0.0.0", "--allow-remote", "--cert", cert], "both --cert"),
-                          (["--host", "example.org"], "IP address")]:
-        result = run_cli("-m", "rag.serve", *flags, env=rag_server.env)
+                          (["--host", "0.0.0.0", "--allow-remote"], "needs TLS")]:
+        result = run_cli("-m", "rag.serve", *flags)  # refused before any store or model is opened
         assert result.returncode == 2 and reason in result.stderr and "Traceback" not in result.stderr
+    for options, reason in [(ServeOptions(host="10.1.2.3", cert=Path("cert.pem"), allow_remote=True), "both --cert"),
+                            (ServeOptions(host="example.org"), "IP address"), (ServeOptions(port=70000), "port")]:
+        with pytest.raises(UsageError, match=reason):
+            bind_address(options)
+    assert str(bind_address(ServeOptions(host="localhost"))) == "127.0.0.1"
+    assert str(bind_address(ServeOptions(host="::1"))) == "::1"
 
 
 def test_the_container_bind_passes_the_offline_tripwire():
@@ -333,3 +339,24 @@ def test_help_is_instant():
     result = run_cli("-m", "rag.serve", "--help")
     assert result.returncode == 0 and "--allow-remote" in result.stdout
     assert time.perf_counter() - started < 5
+
+
+def test_parse_worker_replies_that_arrive_together_are_both_read(tmp_path, monkeypatch):
+    """Found through the upload test: two replies read in one buffered read left `select` waiting out
+    the timeout, and the second file was reported as hung."""
+    from ingest import worker as worker_module
+    from rag.embed import default_embedder_dir
+
+    monkeypatch.setattr(worker_module, "TIMEOUT_SECONDS", 20.0)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n not a PDF")
+    (tmp_path / "note.md").write_text("# Note\n\nThe note is short.\n")
+    worker = worker_module.ParseWorker(str(default_embedder_dir()), 256)
+    try:
+        worker.submit(str(tmp_path / "broken.pdf"))
+        worker.submit(str(tmp_path / "note.md"))
+        time.sleep(5)  # both replies are in the pipe before the first is read
+        started = time.monotonic()
+        first, second = worker.next_result(), worker.next_result()
+    finally:
+        worker.close()
+    assert first.error and second.error is None and time.monotonic() - started < 10

@@ -130,9 +130,10 @@ class TokenStore:
         return found
 
     def current(self, user: User) -> bool:
-        """Whether `user` still holds the same token and role (a session ends when its token is revoked)."""
+        """Whether `user`'s token is still the one on file (a session ends when its token is revoked)."""
         entry = self._entries().get(user.name)
-        return bool(entry) and entry["role"] == user.role and bool(entry.get("totp")) == user.totp
+        return bool(entry) and (entry["role"], bool(entry.get("totp")), entry.get("created", "")) == \
+            (user.role, user.totp, user.created)
 
     def check_totp(self, user: User, code: str) -> bool:
         """A valid code from this or the neighbouring 30-s step, never one already used (no replay)."""

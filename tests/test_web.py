@@ -1,0 +1,80 @@
+"""The web page in a real headless Chromium (Debian's package, driven by Playwright): log in, ask, upload."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+LEAVE = "How many days of paid annual leave do employees get?"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); the web page test needs it")
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) is not installed")
+    with playwright_api.sync_playwright() as playwright:
+        # The system browser: Playwright's own download is never used (`playwright install` is not run).
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, rag_server):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.problems = []  # console errors and CSP violations
+    page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.goto(rag_server.url)
+    yield page
+    context.close()
+
+
+def log_in(page, token: str) -> None:
+    page.fill("#token", token)
+    page.click("#login button")
+    page.wait_for_selector("#ask-panel:not([hidden])", timeout=30_000)
+
+
+def test_log_in_ask_and_see_a_cited_answer(page, rag_server, tmp_path):
+    assert page.is_hidden("#ask-panel")
+    log_in(page, rag_server.token("reader"))
+    assert page.is_hidden("#upload-panel")  # a reader may not upload
+    page.wait_for_selector("#documents td")
+    page.fill("#question", LEAVE)
+    page.click("#ask button")
+    page.wait_for_selector("#answer .sources li", timeout=300_000)
+    assert "27 days" in page.inner_text("#answer .answer")
+    source = page.inner_text("#answer .sources li")
+    assert "hr-policy.pdf, p. 2" in source and "Employees accrue 27 days of paid annual leave" in source
+    assert page.inner_text("#answer mark strong") == "27 days"  # the answer highlighted inside its quote
+    page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+    assert (tmp_path / "answer.png").stat().st_size > 10_000
+    print(f"screenshot: {tmp_path / 'answer.png'}")
+    assert page.problems == []
+
+
+def test_wrong_token_shows_an_error_and_stays_logged_out(page):
+    page.fill("#token", "rag_" + "B" * 43)
+    page.click("#login button")
+    # Locators, not wait_for_function: the page's CSP forbids the eval that a JavaScript string needs.
+    page.locator("#status", has_text="revoked").wait_for()
+    assert page.is_hidden("#ask-panel")
+
+
+def test_an_ingester_uploads_a_document_from_the_page(page, rag_server, tmp_path):
+    note = tmp_path / "visitor-policy.md"
+    note.write_text("# Visitors\n\nVisitors to the Bergen office must sign in at the reception on floor 2.\n")
+    log_in(page, rag_server.token("ingester"))
+    assert page.is_visible("#upload-panel")
+    page.set_input_files("#files", str(note))
+    page.click("#upload button")
+    page.locator("#upload-result", has_text="ingested").wait_for(timeout=300_000)
+    assert page.inner_text("#upload-result").startswith("ingested 1")
+    page.wait_for_selector("#documents td:text('uploads/visitor-policy.md')")
+    assert page.problems == []
