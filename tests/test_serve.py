@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import run_cli
 from serve_helpers import MAX_UPLOAD_MB
 
@@ -179,7 +178,7 @@ def test_only_plain_file_names_pass(name):
     with pytest.raises(UploadRejected) as refused:
         check_name(name.encode())
     assert refused.value.status == 400
-    assert check_name("Q3 report (final).pdf".encode()) == "Q3 report (final).pdf"
+    assert check_name(b"Q3 report (final).pdf") == "Q3 report (final).pdf"
 
 
 def test_upload_is_ingested_in_isolation_and_leaves_no_plaintext(rag_server):

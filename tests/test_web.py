@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from serve_helpers import MAX_UPLOAD_MB
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -77,4 +78,9 @@ def test_an_ingester_uploads_a_document_from_the_page(page, rag_server, tmp_path
     page.locator("#upload-result", has_text="ingested").wait_for(timeout=300_000)
     assert page.inner_text("#upload-result").startswith("ingested 1")
     page.wait_for_selector("#documents td:text('uploads/visitor-policy.md')")
+    too_big = tmp_path / "too-big.txt"
+    too_big.write_bytes(b"x" * (MAX_UPLOAD_MB * 2**20 + 1))
+    page.set_input_files("#files", str(too_big))
+    page.click("#upload button")
+    page.locator("#status", has_text="at most 1.0 MB").wait_for()
     assert page.problems == []

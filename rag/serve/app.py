@@ -263,7 +263,7 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
         if user.totp and not tokens.check_totp(user, (body.code or "").strip()):
             raise HTTPException(401, "this user needs the current code from their authenticator app (TOTP)")
         return {"session": sessions.open(user), "name": user.name, "role": user.role,
-                "expires_in": sessions.seconds}
+                "expires_in": sessions.seconds, "max_upload_bytes": limits.max_upload_bytes}
 
     @app.post("/logout", status_code=204)
     async def logout(request: Request, user: Annotated[User, authorize("reader", "logout")]):

@@ -71,9 +71,8 @@ def check_tls(options: ServeOptions) -> None:
 
 
 def listening_socket(address, port: int) -> socket.socket:
-    """Bound and listening before the models load would be wasted; bound here, after them, so that the
-    address printed is one that answers. Bound directly (no name lookup) so the offline tripwire
-    has nothing to refuse."""
+    """Bound after the models have loaded, so the address printed answers at once; bound to an address,
+    never a name, so there is no lookup for the offline tripwire to refuse."""
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,7 +84,6 @@ def listening_socket(address, port: int) -> socket.socket:
         sock.close()
         raise UsageError(f"cannot listen on {address} port {port}: {exc.strerror}") from None
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 

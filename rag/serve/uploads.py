@@ -60,7 +60,7 @@ async def read_form(content_type: str, body: AsyncIterator[bytes]) -> list[Uploa
     files = []
     # Memory only: the parser's default would spill large files to the system's temp folder.
     parser = FormParser("multipart/form-data", None, files.append, boundary=options[b"boundary"],
-                        config={"MAX_MEMORY_FILE_SIZE": float("inf"), "MAX_FIELDS": MAX_FILES})
+                        config={"MAX_MEMORY_FILE_SIZE": float("inf")})
     try:
         async for chunk in body:
             parser.write(chunk)

@@ -3,6 +3,7 @@
 // ever set with textContent, so a document cannot inject markup. The session lives in memory only.
 let session = null;
 let role = null;
+let maxUpload = 0;
 const $ = (id) => document.getElementById(id);
 
 function el(tag, text, cls) {
@@ -113,6 +114,7 @@ document.addEventListener("DOMContentLoaded", () => {
       $("token").value = "";
       $("code").value = "";
       session = body.session;
+      maxUpload = body.max_upload_bytes;
       loggedIn(body.name, body.role);
     });
   });
@@ -126,8 +128,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("upload").addEventListener("submit", (event) => {
     event.preventDefault();
     busy(event.target, async () => {
+      const files = Array.from($("files").files);
+      // Checked here too: the server refuses a larger body with 413 before reading it, and a browser
+      // still sending may only see the connection close.
+      const size = files.reduce((sum, file) => sum + file.size, 0);
+      if (size > maxUpload) throw new Error("the files are " + (size / 1048576).toFixed(1) +
+        " MB together; the server takes at most " + (maxUpload / 1048576).toFixed(1) + " MB per upload");
       const form = new FormData();
-      for (const file of $("files").files) form.append("file", file, file.name);
+      for (const file of files) form.append("file", file, file.name);
       const r = await call("/ingest", { method: "POST", body: form });
       const failed = r.failed.map((f) => f.file + ": " + f.reason).join("; ");
       $("upload-result").textContent = "ingested " + r.ingested.length + ", unchanged " + r.unchanged.length +
