@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from conftest import run_cli
 from serve_helpers import MAX_UPLOAD_MB
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from serve_helpers import MAX_UPLOAD_MB
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
