@@ -45,8 +45,10 @@ wheelhouse: wheelhouse/.complete
 
 wheelhouse/.complete: pyproject.toml constraints.txt | $(STAMP)
 	rm -rf wheelhouse && mkdir wheelhouse
-	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > wheelhouse/requirements.txt
-	$(BIN)/pip wheel --quiet -c constraints.txt -r wheelhouse/requirements.txt setuptools -w wheelhouse
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > wheelhouse/dependencies.txt
+	$(BIN)/pip wheel --quiet -c constraints.txt -r wheelhouse/dependencies.txt setuptools -w wheelhouse
+	# Exact pins of what was fetched: the image installs these, and a changed version changes the build cache key.
+	ls wheelhouse/*.whl | sed -E 's|.*/([^-]+)-([^-]+)-.*|\1==\2|' > wheelhouse/requirements.txt
 	touch $@
 
 bench-scale: $(STAMP)
