@@ -24,7 +24,6 @@ from rag.errors import RagError, UsageError
 from rag.serve.backend import Backend
 from rag.serve.server import Limits
 from rag.serve.tokens import (
-    ROLES,
     SESSION_PREFIX,
     Sessions,
     TokenStore,
@@ -179,7 +178,11 @@ def audit_user(name: str | None) -> str:
 
 def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Limits) -> Guard:
     """The ASGI application: FastAPI routes wrapped in the Guard."""
-    app = FastAPI(title="private-rag", docs_url=None, redoc_url=None, openapi_url=None)  # docs pull a CDN
+    # No docs pages (they pull scripts from a CDN), and FastAPI's OpenTelemetry hooks off: request data
+    # must never reach an exporter that a library or an environment variable might configure.
+    app = FastAPI(title="private-rag", docs_url=None, redoc_url=None, openapi_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                             "auto_configure": False})
     sessions = Sessions(tokens)
     web = resources.files("rag") / "web"
     pages = {path: (web.joinpath(name).read_bytes(), kind) for path, (name, kind) in STATIC.items()}
@@ -306,8 +309,6 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
 
     @app.post("/admin/tokens", status_code=201)
     def add_token(body: TokenBody, request: Request, user: Annotated[User, authorize("admin", "token-add")]):
-        if body.role not in ROLES:
-            raise HTTPException(400, f"role must be one of {', '.join(ROLES)}")
         token, secret = tokens.add(body.name, body.role, body.totp)
         request.state.secret = {"name": body.name, "role": body.role, "totp": body.totp}
         created = {"name": body.name, "role": body.role, "token": token}
