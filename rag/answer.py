@@ -15,7 +15,7 @@ from pathlib import Path
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.cite import content_words, coverage, quote_for, sentences
+from rag.cite import answer_candidates, content_words, coverage, quote_for, sentences
 from rag.retrieve import Passage, Retriever
 
 ABSTAIN_TEXT = "I could not find this in your documents."
@@ -23,7 +23,7 @@ ABSTAIN_TEXT = "I could not find this in your documents."
 # overlap their paragraph, so a model fitted there learns "overlap means unanswerable", which is
 # wrong for real questions. Coverage enters only as a gate (see `AskPipeline.decide`).
 CALIBRATED_FEATURES = ("top_score", "cited_score", "sentence_similarity", "mean_logprob", "allowed_mass",
-                       "span_words", "echo")
+                       "span_words", "echo", "question_support")
 SENTENCE_COVERAGE_WEIGHT = 0.5  # question words found in a sentence count as much as half a cosine point
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -104,14 +104,17 @@ class Calibration:
     weights: dict[str, float]
     bias: float
     threshold: float
+    # Train means: a generator that cannot measure a feature (a server without `question_support`)
+    # gets the average case for it, not a zero that would push every answer one way.
+    means: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
         data = json.loads(path.read_text())
-        return cls(data["weights"], data["bias"], data["threshold"])
+        return cls(data["weights"], data["bias"], data["threshold"], data.get("means", {}))
 
     def probability(self, features: dict[str, float]) -> float:
-        z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
+        z = self.bias + sum(w * features.get(name, self.means.get(name, 0.0)) for name, w in self.weights.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -128,12 +131,14 @@ class Draft:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def features_of(draft: Draft, mean_logprob: float, allowed_mass: float, sentence_similarity: float) -> dict[str, float]:
+def features_of(draft: Draft, mean_logprob: float, allowed_mass: float, sentence_similarity: float,
+                question_support: float | None = None) -> dict[str, float]:
     top = draft.passages[0]
     cited = draft.passage or top
     answer_words = set(content_words(draft.span))
     echo = len(answer_words & set(content_words(draft.question))) / len(answer_words) if answer_words else 1.0
-    return {
+    measured = {} if question_support is None else {"question_support": question_support}
+    return measured | {
         "top_score": top.score,
         "cited_score": cited.score,
         "coverage_passage": coverage(draft.question, cited.text),
@@ -186,15 +191,33 @@ class AskPipeline:
         started = time.perf_counter()
         if draft.passages:
             passage, sentence, similarity = self.evidence_sentence(draft)
-            result = self.generator.extract(self.prompt(draft.question, [sentence]), [sentence],
-                                            self.max_new_tokens)
-            draft.span = result.text
+            prompt = self.prompt(draft.question, [sentence])
+            result = self.generator.extract(prompt, [sentence], self.max_new_tokens)
+            draft.span = self.best_span(prompt, sentence, draft.question, result.text)
             quote = quote_for(draft.span, passage.text)
             if quote:
                 draft.passage, draft.quote = passage, quote.text
-            draft.features = features_of(draft, result.mean_logprob, result.allowed_mass, similarity)
+            support = getattr(self.generator, "question_support", None)
+            draft.features = features_of(draft, result.mean_logprob, result.allowed_mass, similarity,
+                                         support(sentence, draft.question) if support else None)
         draft.timings["generate_ms"] = (time.perf_counter() - started) * 1000
         return draft
+
+    def best_span(self, prompt: str, sentence: str, question: str, greedy: str) -> str:
+        """The candidate span of the sentence the model finds likeliest as a whole answer.
+
+        Greedy decoding can start on a poor first token and then copy half the sentence; scoring
+        whole spans ("upper bound" instead of "a particular algorithm with running time...") fixes
+        that. Generators without `score` (servers) keep their constrained greedy answer.
+        """
+        scorer = getattr(self.generator, "score", None)
+        candidates = answer_candidates(sentence, question)
+        if greedy and greedy not in candidates:
+            candidates.append(greedy)
+        if scorer is None or len(candidates) < 2:
+            return greedy
+        scores = scorer(prompt, candidates)
+        return candidates[max(range(len(candidates)), key=scores.__getitem__)]
 
     def decide(self, draft: Draft) -> Answer:
         timings = dict(draft.timings)

@@ -97,6 +97,33 @@ def _locate(answer: str, text: str) -> tuple[int, int] | None:
     return (match.start(), match.end()) if match else None
 
 
+_EDGE_PUNCTUATION = " ,.;:()[]\"'"
+_ARTICLES = frozenset({"the", "a", "an"})
+
+
+def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[str]:
+    """Word spans of the evidence sentence that could answer the question.
+
+    An answer says something the question does not already say (at least one content word of
+    its own) and does not begin or end on a function word ("of the", "was"), articles excepted
+    at the start ("the Normans").
+    """
+    asked = set(content_words(question))
+    words = [m.span() for m in re.finditer(r"\S+", sentence)]
+    found: dict[str, None] = {}
+    for i in range(len(words)):
+        for j in range(i, min(i + max_words, len(words))):
+            text = sentence[words[i][0]:words[j][1]].strip(_EDGE_PUNCTUATION)
+            own = content_words(text)
+            if not own or all(w in asked for w in own):
+                continue
+            tokens = _WORD.findall(normalise(text))
+            if (tokens[0] in STOPWORDS and tokens[0] not in _ARTICLES) or tokens[-1] in STOPWORDS:
+                continue
+            found.setdefault(text)
+    return list(found)
+
+
 def coverage(question: str, text: str) -> float:
     """Share of the question's content words present in `text`: unanswerable questions often ask
     about something the evidence never mentions."""

@@ -6,6 +6,7 @@ Any local HF model directory can replace it (`--llm DIR`); its chat template is 
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -107,6 +108,8 @@ class LocalGenerator:
         self.window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         newline = self.tokenizer.encode("\n", add_special_tokens=False)
         self.stop_ids = sorted({self.tokenizer.eos_token_id, *newline[-1:]} - {None})
+        # What ends an answer: the turn for a chat model, the line for a base model given few-shot lines.
+        self.line_end = self.tokenizer.eos_token_id if self.chat or not newline else newline[-1]
 
     # -- prompts -----------------------------------------------------------------------
     def render(self, system: str, user: str) -> str:
@@ -185,6 +188,72 @@ class LocalGenerator:
         text = self.tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
         mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
         return Extraction(text, mean, mass)
+
+    def question_support(self, evidence: str, question: str) -> float:
+        """How much reading the evidence makes the question's own words expected (mean PMI per token).
+
+        A question the evidence answers reuses what the evidence talks about; one that swaps in an
+        entity, a date or a negation the evidence never mentions has tokens the evidence does not
+        explain. log P(token | evidence, earlier tokens) - log P(token | earlier tokens), averaged.
+        """
+        import torch
+
+        target = self.tokenizer.encode(" " + question.strip(), add_special_tokens=False)
+        if not target:
+            return 0.0
+
+        def logprobs(prefix: str) -> torch.Tensor:
+            head = self.tokenizer.encode(prefix, add_special_tokens=True)
+            ids = torch.tensor([head + target])
+            with torch.inference_mode():
+                logits = self.model(ids, logits_to_keep=len(target) + 1).logits[0, :-1].float()
+            return torch.log_softmax(logits, dim=-1)[torch.arange(len(target)), torch.tensor(target)]
+
+        informed = logprobs(f"Text: {evidence}\nA question about this text:")
+        alone = logprobs("A question:")
+        return float((informed - alone).mean())
+
+    def score(self, prompt: str, answers: Sequence[str], keep: int = 48, group: int = 16) -> list[float]:
+        """log P(answer, then the end of the answer | prompt) for each answer.
+
+        Greedy decoding commits to its first token; scoring whole candidate spans finds the span
+        the model prefers as a whole. One pass over the prompt, then the answers in small batches
+        on top of its cache. Only the `keep` answers whose first token the model likes best are
+        scored in full (the others get -inf): the vocabulary projection is the cost here.
+        """
+        import inspect
+
+        import torch
+
+        if not answers:
+            return []
+        sequences = [self.tokenizer.encode(" " + a, add_special_tokens=False) + [self.line_end] for a in answers]
+        ids = self._encode(prompt, max(len(s) for s in sequences))
+        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        totals = [-math.inf] * len(sequences)
+        with torch.inference_mode():
+            head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
+            prompt_cache = getattr(head, "cache", None) or head.past_key_values
+            ranked = sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]
+            for offset in range(0, len(ranked), group):
+                members = ranked[offset:offset + group]
+                width = max(len(sequences[i]) for i in members)
+                batch = torch.full((len(members), width), self.line_end, dtype=torch.long)
+                mask = torch.zeros((len(members), ids.shape[1] + width), dtype=torch.long)
+                mask[:, :ids.shape[1]] = 1
+                for row, i in enumerate(members):
+                    batch[row, :len(sequences[i])] = torch.tensor(sequences[i])
+                    mask[row, ids.shape[1]:ids.shape[1] + len(sequences[i])] = 1
+                cache = copy.deepcopy(prompt_cache)
+                cache.batch_repeat_interleave(len(members))
+                logprobs = torch.log_softmax(
+                    self.model(batch, attention_mask=mask, **{cache_arg: cache}).logits.float(), dim=-1)
+                for row, i in enumerate(members):
+                    seq = sequences[i]
+                    totals[i] = float(first[seq[0]]) + sum(float(logprobs[row, k - 1, seq[k]])
+                                                           for k in range(1, len(seq)))
+        return totals
 
 
 # URL scheme → "module:function" that connects to such a server (imported only when used).

@@ -26,7 +26,7 @@ def test_ingest_ask_and_prune_through_a_chroma_server_with_no_network(isolated):
     ingested, answer_json, pruned = result.stdout.strip().splitlines()
     assert "ingested 4" in ingested and "chroma+http://127.0.0.1:8000" in ingested
     answer = json.loads(answer_json)
-    assert not answer["abstained"] and answer["answer"].startswith("27 days")
+    assert not answer["abstained"] and "27" in answer["answer"]
     assert (answer["citations"][0]["source"], answer["citations"][0]["page"]) == ("hr-policy.pdf", 2)
     assert "pruned 1" in pruned
 

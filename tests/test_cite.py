@@ -1,5 +1,5 @@
 """Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
-from rag.cite import coverage, quote_for, sentences, supports
+from rag.cite import answer_candidates, coverage, quote_for, sentences, supports
 
 
 def texts(text):
@@ -63,3 +63,12 @@ def test_supports_requires_numbers_and_words_to_match():
     assert not supports("28 weeks", quotes)
     assert not supports("28 days", [])
     assert not supports("the", quotes)  # nothing of substance to support
+
+
+def test_answer_candidates_say_something_new_and_stay_verbatim():
+    sentence = "Employees receive 27 days of paid annual leave per calendar year."
+    found = answer_candidates(sentence, "How many days of paid annual leave do employees get?")
+    assert "27 days" in found and "27" in found
+    assert "paid annual leave" not in found  # nothing the question does not already say
+    assert not any(c.split()[-1] in ("of", "per") for c in found)  # no dangling function words
+    assert all(c in sentence for c in found)
