@@ -31,6 +31,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
+	# A faster embedder route must find the right page as often as fp32: checked in the same run.
+	$(BIN)/python bench/route_quality.py
 
 eval: $(STAMP)
 	$(BIN)/python bench/evaluate.py
