@@ -228,10 +228,11 @@ def extraction_from(reply: str, logprobs: dict, evidence: Sequence[str]) -> Extr
 
 
 def _span_start_mass(top: dict, evidence: Sequence[str]) -> float:
-    """Probability (within the server's top tokens) of a first token that begins some evidence piece run."""
+    """Probability (within the server's top tokens) of a first token that begins some evidence piece run.
+    A bare space counts: tokenizers that split digits (Gemma) start " 27" with one."""
     starts = [text[m.start():] for text in evidence for m in _PIECE.finditer(text)]
     mass = sum(math.exp(value) for token, value in top.items()
-               if token.strip() and any(rest.startswith(token.lstrip()) for rest in starts))
+               if token == " " or (token.strip() and any(rest.startswith(token.lstrip()) for rest in starts)))
     return min(mass, 1.0)
 
 
