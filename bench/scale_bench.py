@@ -205,7 +205,7 @@ def run_backend(backend: str, sizes: list[int], queries: int, workdir: Path, key
             print(f"[{backend}] ingesting to {size:,}...", file=sys.stderr, flush=True)
             row = {"backend": backend, "size": size, **ingest(store, keyring, have, size, words, centres)}
             have = size
-            print(f"[{backend}] measuring {size:,}...", file=sys.stderr, flush=True)
+            print(f"[{backend}] {row}; measuring {size:,}...", file=sys.stderr, flush=True)
             worker = subprocess.run([sys.executable, __file__, "--measure", spec, str(keyring_file),
                                      "--queries", str(queries)], capture_output=True, text=True, check=True)
             row.update(json.loads(worker.stdout.strip().splitlines()[-1]))
