@@ -67,8 +67,9 @@ def image_id(podman, name: str) -> str:
 def image(podman, tmp_path_factory):
     if podman("image", "exists", BASE, check=False).returncode != 0:
         make_base_image(podman, tmp_path_factory.mktemp("base"))
-    subprocess.run(["make", "--no-print-directory", "wheelhouse"], cwd=ROOT, check=True, capture_output=True,
-                   timeout=900)
+    wheels = subprocess.run(["make", "--no-print-directory", "wheelhouse"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=900)
+    assert wheels.returncode == 0, wheels.stderr[-4000:]
     previous = image_id(podman, IMAGE)
     # --network none: the build must need nothing but the wheelhouse and the base image.
     podman("build", "--format", "docker", "--network", "none", "--build-arg", f"BASE={BASE}", "-t", IMAGE,
