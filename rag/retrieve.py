@@ -6,6 +6,7 @@ memory from the decrypted records when a store is opened.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -81,9 +82,11 @@ class Retriever:
         """Decrypt one record (AEAD-checked) into a passage."""
         return _passage(record_id, unseal(self.keyring.data_keys, self.store.name, record_id, sealed))
 
-    def _refresh_lexical(self) -> None:
+    def _refresh_lexical(self, seen: Sequence[str] = (), force: bool = False) -> None:
+        """Rebuild the in-memory index when the store changed under it. A re-ingested file can keep
+        the chunk count while replacing its chunks: a dense hit the index has never seen says so."""
         count = self.store.count()
-        if count == self._count:
+        if not force and count == self._count and all(i in self._passages for i in seen):
             return
         self._passages = {i: self.open_record(i, s) for i, s, _, _ in self.store.scan()}
         self._lexical = LexicalIndex(self._passages) if self._passages else None
@@ -93,13 +96,14 @@ class Retriever:
         vector = self.embedder.encode([query])[0]
         return self.search_vector(query, vector, k, candidates)
 
-    def search_vector(self, query: str, vector: np.ndarray, k: int, candidates: int = 20) -> list[Passage]:
+    def search_vector(self, query: str, vector: np.ndarray, k: int, candidates: int = 20,
+                      _retried: bool = False) -> list[Passage]:
         dense = self.store.query(vector, max(k, candidates))
         cosine = {h.id: h.score for h in dense}
         fused = {h.id: 1.0 / (RRF_K + rank) for rank, h in enumerate(dense, start=1)}
         bm25: dict[str, float] = {}
         if self.lexical_enabled:
-            self._refresh_lexical()
+            self._refresh_lexical([h.id for h in dense])
             if self._lexical:
                 for rank, (record_id, score) in enumerate(self._lexical.search(query, max(k, candidates)), start=1):
                     bm25[record_id] = score
@@ -108,6 +112,10 @@ class Retriever:
         missing_cosine = [i for i in shortlist if i not in cosine]
         if missing_cosine:  # lexical-only hits: score them densely too, so scores are comparable
             cosine.update(self._cosines(missing_cosine, vector))
+            if not _retried and any(i not in cosine for i in missing_cosine):
+                # The index still holds chunks the store has deleted: never serve their old text.
+                self._refresh_lexical(force=True)
+                return self.search_vector(query, vector, k, candidates, _retried=True)
         # Ties in fused rank (one retriever's first against the other's first) go to the closer meaning.
         best = sorted(shortlist, key=lambda i: (fused[i], cosine.get(i, 0.0)), reverse=True)[:k]
         sealed = {h.id: h.sealed for h in dense}

@@ -91,38 +91,56 @@ class ChromaStore:
     def info(self) -> dict:
         return dict(self.collection.metadata or {})
 
+    def _call(self, method: str, **kwargs):
+        """Compaction swaps in a fresh collection under the same name; a long-lived reader (the
+        server, a notebook) follows it instead of failing on the dropped one."""
+        from chromadb.errors import NotFoundError
+
+        for attempt in range(20):
+            try:
+                return getattr(self.collection, method)(**kwargs)
+            except NotFoundError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.1 * attempt)  # between the drop and the rename of a compaction
+                try:
+                    self.collection = self.client.get_collection(self.name, embedding_function=None)
+                except NotFoundError:
+                    pass
+
     def count(self) -> int:
-        return self.collection.count()
+        return self._call("count")
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, sealed: Sequence[str],
                source_ids: Sequence[str], key_version: int) -> None:
         for start in range(0, len(ids), self._max_batch):
             end = start + self._max_batch
-            self.collection.upsert(
+            self._call(
+                "upsert",
                 ids=list(ids[start:end]), embeddings=vectors[start:end],
                 metadatas=[{"sealed": s, "src": src, "kv": key_version}
                            for s, src in zip(sealed[start:end], source_ids[start:end])])
 
     def ids_for_source(self, source_id: str) -> list[str]:
-        return self.collection.get(where={"src": source_id}, include=[])["ids"]
+        return self._call("get", where={"src": source_id}, include=[])["ids"]
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), self._max_batch):
-            self.collection.delete(ids=list(ids[start:start + self._max_batch]))
+            self._call("delete", ids=list(ids[start:start + self._max_batch]))
 
     def query(self, vector: np.ndarray, k: int) -> list[Hit]:
         if k <= 0:
             return []
-        result = self.collection.query(query_embeddings=[vector], n_results=k, include=["metadatas", "distances"])
+        result = self._call("query", query_embeddings=[vector], n_results=k, include=["metadatas", "distances"])
         return [Hit(i, 1.0 - float(d), m["sealed"])
                 for i, d, m in zip(result["ids"][0], result["distances"][0], result["metadatas"][0])]
 
     def get(self, ids: Sequence[str]) -> dict[str, str]:
-        result = self.collection.get(ids=list(ids), include=["metadatas"])
+        result = self._call("get", ids=list(ids), include=["metadatas"])
         return {i: m["sealed"] for i, m in zip(result["ids"], result["metadatas"])}
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        got = self._call("get", ids=list(ids), include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
     def scan(self, batch: int = 2000, include_vectors: bool = False) -> Iterator[tuple[str, str, dict, np.ndarray | None]]:
@@ -130,7 +148,7 @@ class ChromaStore:
         include = ["metadatas", "embeddings"] if include_vectors else ["metadatas"]
         offset = 0
         while True:
-            page = self.collection.get(limit=batch, offset=offset, include=include)
+            page = self._call("get", limit=batch, offset=offset, include=include)
             if not page["ids"]:
                 return
             vectors = page["embeddings"] if include_vectors else [None] * len(page["ids"])

@@ -55,3 +55,22 @@ def test_chunks_come_with_their_vectors(assistant):
     passages, vectors = assistant.chunks()
     assert len(passages) == vectors.shape[0] == assistant.store.count()
     assert vectors.shape[1] == 384
+
+
+def test_an_open_assistant_never_serves_the_old_text_of_a_re_ingested_file(isolated, embedder):
+    from ingest import run
+    from rag import Assistant
+    from rag.settings import Settings
+
+    docs = isolated / "docs"
+    docs.mkdir()
+    note = docs / "note.txt"
+    note.write_text("The Quillfeather Lagoon office opens at nine in the morning.\n")
+    run([docs], Settings.from_env(), embedder=embedder)
+    with Assistant.open() as assistant:
+        assert "nine" in assistant.search("When does the Quillfeather Lagoon office open?", k=1)[0].text
+        # Same length, same chunk count, different words: the store changes under the open assistant.
+        note.write_text("The Quillfeather Lagoon office opens at ten in the morning.\n")
+        run([docs], Settings.from_env(), embedder=embedder)
+        texts = [p.text for p in assistant.search("Quillfeather Lagoon office opens nine morning", k=3)]
+        assert texts and all("nine" not in t for t in texts) and "ten" in texts[0]
