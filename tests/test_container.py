@@ -56,6 +56,10 @@ def make_base_image(podman, workdir) -> None:
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     podman("import", "-", BASE, stdin=tar.stdout, timeout=600)
     assert tar.wait() == 0
+    # debootstrap can leave the target's /proc or /sys mounted; never walk into those while deleting.
+    mounts = [line.split()[1] for line in open("/proc/mounts") if line.split()[1].startswith(f"{root}/")]
+    for mount in sorted(mounts, reverse=True):
+        subprocess.run(["umount", "--lazy", mount], check=True)
     shutil.rmtree(root, ignore_errors=True)
 
 
