@@ -192,8 +192,14 @@ class AskPipeline:
         if draft.passages:
             passage, sentence, similarity = self.evidence_sentence(draft)
             prompt = self.prompt(draft.question, [sentence])
-            result = self.generator.extract(prompt, [sentence], self.max_new_tokens)
-            draft.span = self.best_span(prompt, sentence, draft.question, result.text)
+            candidates = answer_candidates(sentence, draft.question)
+            if candidates and hasattr(self.generator, "choose"):
+                # Whole-span scoring: greedy decoding commits to its first token and sometimes
+                # copies half the sentence ("The Normans (Norman: ...) were" for "In what country?").
+                result = self.generator.choose(prompt, candidates)
+            else:  # servers, or a sentence that offers no candidate: constrained greedy decoding
+                result = self.generator.extract(prompt, [sentence], self.max_new_tokens)
+            draft.span = result.text
             quote = quote_for(draft.span, passage.text)
             if quote:
                 draft.passage, draft.quote = passage, quote.text
@@ -202,22 +208,6 @@ class AskPipeline:
                                          support(sentence, draft.question) if support else None)
         draft.timings["generate_ms"] = (time.perf_counter() - started) * 1000
         return draft
-
-    def best_span(self, prompt: str, sentence: str, question: str, greedy: str) -> str:
-        """The candidate span of the sentence the model finds likeliest as a whole answer.
-
-        Greedy decoding can start on a poor first token and then copy half the sentence; scoring
-        whole spans ("upper bound" instead of "a particular algorithm with running time...") fixes
-        that. Generators without `score` (servers) keep their constrained greedy answer.
-        """
-        scorer = getattr(self.generator, "score", None)
-        candidates = answer_candidates(sentence, question)
-        if greedy and greedy not in candidates:
-            candidates.append(greedy)
-        if scorer is None or len(candidates) < 2:
-            return greedy
-        scores = scorer(prompt, candidates)
-        return candidates[max(range(len(candidates)), key=scores.__getitem__)]
 
     def decide(self, draft: Draft) -> Answer:
         timings = dict(draft.timings)

@@ -213,20 +213,29 @@ class LocalGenerator:
         alone = logprobs("A question:")
         return float((informed - alone).mean())
 
-    def score(self, prompt: str, answers: Sequence[str], keep: int = 48, group: int = 16) -> list[float]:
-        """log P(answer, then the end of the answer | prompt) for each answer.
+    def choose(self, prompt: str, answers: Sequence[str]) -> Extraction:
+        """The answer the model finds likeliest as a whole, with its mean token log-probability and the
+        probability the model puts on starting any of the answers at all."""
+        totals, first = self._score(prompt, answers)
+        best = max(range(len(answers)), key=totals.__getitem__)
+        tokens = len(self.tokenizer.encode(" " + answers[best], add_special_tokens=False)) + 1
+        return Extraction(answers[best], totals[best] / tokens, first)
+
+    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24) -> tuple[list[float], float]:
+        """log P(answer, then the end of the answer | prompt) for each answer, and the probability
+        mass on the answers' first tokens.
 
         Greedy decoding commits to its first token; scoring whole candidate spans finds the span
-        the model prefers as a whole. One pass over the prompt, then the answers in small batches
-        on top of its cache. Only the `keep` answers whose first token the model likes best are
-        scored in full (the others get -inf): the vocabulary projection is the cost here.
+        the model prefers as a whole. One pass over the prompt, then the answers batched on its
+        cache, grouped by length so that the vocabulary projection (the cost here) runs only where
+        a token is predicted. Only the `keep` answers whose first token the model likes best are
+        scored in full; the others get -inf.
         """
         import inspect
+        from collections import defaultdict
 
         import torch
 
-        if not answers:
-            return []
         sequences = [self.tokenizer.encode(" " + a, add_special_tokens=False) + [self.line_end] for a in answers]
         ids = self._encode(prompt, max(len(s) for s in sequences))
         cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
@@ -235,28 +244,26 @@ class LocalGenerator:
             head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
             first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
             prompt_cache = getattr(head, "cache", None) or head.past_key_values
-            ranked = sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]
-            for offset in range(0, len(ranked), group):
-                members = ranked[offset:offset + group]
-                width = max(len(sequences[i]) for i in members)
-                batch = torch.full((len(members), width), self.line_end, dtype=torch.long)
-                mask = torch.zeros((len(members), ids.shape[1] + width), dtype=torch.long)
-                mask[:, :ids.shape[1]] = 1
-                for row, i in enumerate(members):
-                    batch[row, :len(sequences[i])] = torch.tensor(sequences[i])
-                    mask[row, ids.shape[1]:ids.shape[1] + len(sequences[i])] = 1
+            by_length = defaultdict(list)
+            for i in sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]:
+                by_length[len(sequences[i])].append(i)
+            for length, members in by_length.items():
+                batch = torch.tensor([sequences[i] for i in members])
                 cache = copy.deepcopy(prompt_cache)
                 cache.batch_repeat_interleave(len(members))
-                logprobs = torch.log_softmax(
-                    self.model(batch, attention_mask=mask, **{cache_arg: cache}).logits.float(), dim=-1)
+                mask = torch.ones((len(members), ids.shape[1] + length), dtype=torch.long)
+                # Position j predicts token j+1; the last position predicts nothing we need.
+                logits = self.model(batch, attention_mask=mask, logits_to_keep=torch.arange(length - 1),
+                                    **{cache_arg: cache}).logits
+                logprobs = torch.log_softmax(logits.float(), dim=-1)
                 for row, i in enumerate(members):
                     seq = sequences[i]
                     totals[i] = float(first[seq[0]]) + sum(float(logprobs[row, k - 1, seq[k]])
-                                                           for k in range(1, len(seq)))
-        return totals
+                                                           for k in range(1, length))
+        starts = sorted({seq[0] for seq in sequences})
+        return totals, float(first[starts].exp().sum())
 
 
-# URL scheme → "module:function" that connects to such a server (imported only when used).
 _SERVER_BACKENDS = {"openai+http": "rag.remote_llm:connect", "openai+https": "rag.remote_llm:connect"}
 
 
