@@ -82,7 +82,7 @@ def fit(rows: list[dict], labels: list[int], correct: list[float], out: Path) ->
         "span_f1_answerable_train": float(np.mean([c for c, label in zip(correct, y) if label])),
     }
     calibration = {"weights": dict(zip(names, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
-                   "threshold": threshold, "means": dict(zip(names, map(float, x.mean(axis=0)))), "fitted_on": "SQuAD 2.0 train subset (shared/eval/squad2-subset/train.json)",
+                   "threshold": threshold, "fitted_on": "SQuAD 2.0 train subset (shared/eval/squad2-subset/train.json)",
                    "report": report}
     out.write_text(json.dumps(calibration, indent=1) + "\n")
     print(json.dumps(calibration, indent=1))

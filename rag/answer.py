@@ -23,7 +23,7 @@ ABSTAIN_TEXT = "I could not find this in your documents."
 # overlap their paragraph, so a model fitted there learns "overlap means unanswerable", which is
 # wrong for real questions. Coverage enters only as a gate (see `AskPipeline.decide`).
 CALIBRATED_FEATURES = ("top_score", "cited_score", "sentence_similarity", "mean_logprob", "allowed_mass",
-                       "span_words", "echo", "question_support")
+                       "span_words", "echo")
 SENTENCE_COVERAGE_WEIGHT = 0.5  # question words found in a sentence count as much as half a cosine point
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -104,17 +104,14 @@ class Calibration:
     weights: dict[str, float]
     bias: float
     threshold: float
-    # Train means: a generator that cannot measure a feature (a server without `question_support`)
-    # gets the average case for it, not a zero that would push every answer one way.
-    means: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
         data = json.loads(path.read_text())
-        return cls(data["weights"], data["bias"], data["threshold"], data.get("means", {}))
+        return cls(data["weights"], data["bias"], data["threshold"])
 
     def probability(self, features: dict[str, float]) -> float:
-        z = self.bias + sum(w * features.get(name, self.means.get(name, 0.0)) for name, w in self.weights.items())
+        z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -131,14 +128,12 @@ class Draft:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def features_of(draft: Draft, mean_logprob: float, allowed_mass: float, sentence_similarity: float,
-                question_support: float | None = None) -> dict[str, float]:
+def features_of(draft: Draft, mean_logprob: float, allowed_mass: float, sentence_similarity: float) -> dict[str, float]:
     top = draft.passages[0]
     cited = draft.passage or top
     answer_words = set(content_words(draft.span))
     echo = len(answer_words & set(content_words(draft.question))) / len(answer_words) if answer_words else 1.0
-    measured = {} if question_support is None else {"question_support": question_support}
-    return measured | {
+    return {
         "top_score": top.score,
         "cited_score": cited.score,
         "coverage_passage": coverage(draft.question, cited.text),
@@ -203,9 +198,7 @@ class AskPipeline:
             quote = quote_for(draft.span, passage.text)
             if quote:
                 draft.passage, draft.quote = passage, quote.text
-            support = getattr(self.generator, "question_support", None)
-            draft.features = features_of(draft, result.mean_logprob, result.allowed_mass, similarity,
-                                         support(sentence, draft.question) if support else None)
+            draft.features = features_of(draft, result.mean_logprob, result.allowed_mass, similarity)
         draft.timings["generate_ms"] = (time.perf_counter() - started) * 1000
         return draft
 

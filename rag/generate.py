@@ -189,30 +189,6 @@ class LocalGenerator:
         mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
         return Extraction(text, mean, mass)
 
-    def question_support(self, evidence: str, question: str) -> float:
-        """How much reading the evidence makes the question's own words expected (mean PMI per token).
-
-        A question the evidence answers reuses what the evidence talks about; one that swaps in an
-        entity, a date or a negation the evidence never mentions has tokens the evidence does not
-        explain. log P(token | evidence, earlier tokens) - log P(token | earlier tokens), averaged.
-        """
-        import torch
-
-        target = self.tokenizer.encode(" " + question.strip(), add_special_tokens=False)
-        if not target:
-            return 0.0
-
-        def logprobs(prefix: str) -> torch.Tensor:
-            head = self.tokenizer.encode(prefix, add_special_tokens=True)
-            ids = torch.tensor([head + target])
-            with torch.inference_mode():
-                logits = self.model(ids, logits_to_keep=len(target) + 1).logits[0, :-1].float()
-            return torch.log_softmax(logits, dim=-1)[torch.arange(len(target)), torch.tensor(target)]
-
-        informed = logprobs(f"Text: {evidence}\nA question about this text:")
-        alone = logprobs("A question:")
-        return float((informed - alone).mean())
-
     def choose(self, prompt: str, answers: Sequence[str]) -> Extraction:
         """The answer the model finds likeliest as a whole, with its mean token log-probability and the
         probability the model puts on starting any of the answers at all."""
