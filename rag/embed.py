@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -74,7 +75,14 @@ class SentenceTransformerEmbedder(Embeddings):
         if not int8_supported():
             raise ModelProblem("--precision int8 needs ONNX Runtime and the onnx package on a CPU with AVX2; "
                                "use --precision auto")
-        graph = int8_graph(self.model_dir, self.fingerprint, self.cache_dir)
+        try:
+            graph = int8_graph(self.model_dir, self.fingerprint, self.cache_dir)
+        except OSError as exc:  # a read-only cache (a container built on another CPU): torch still works
+            if self.requested_precision == "int8":
+                raise ModelProblem(f"cannot build the int8 embedder in {self.cache_dir}: {exc}; "
+                                   "use --precision auto or a writable RAG_CACHE_DIR") from None
+            logging.getLogger("rag").warning("int8 embedder unavailable (%s); using torch", exc)
+            return None
         if graph is None:
             if self.requested_precision == "int8":
                 raise ModelProblem(f"the int8 embedder for {self.name} failed its quality check against fp32; "
