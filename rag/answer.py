@@ -70,7 +70,8 @@ class Answer:
         lines = [self.answer]
         if self.citations:
             lines.append("Sources:")
-            lines += [f"[{c.n}] {_where(c.source, c.page)}: \"{c.quote}\"" for c in self.citations]
+            # JSON keeps the quote verbatim; on screen a PDF's own line breaks would only break it up.
+            lines += [f"[{c.n}] {_where(c.source, c.page)}: \"{_squash(c.quote)}\"" for c in self.citations]
         elif self.nearest:
             lines.append("Nearest passages (not enough to answer):")
             lines += [f"- {_where(p['source'], p['page'])} (score {p['score']:.2f})" for p in self.nearest]
