@@ -18,6 +18,8 @@ from conftest import ROOT, run_cli
 
 START_SECONDS = 300  # model loads on a busy 2-core machine
 MAX_UPLOAD_MB = 1
+RATE_PER_MINUTE = 600
+RATE_BURST = 300
 
 
 @dataclass
@@ -71,7 +73,9 @@ def start_server(base: Path, demo_store) -> Server:
     stderr = base / "server.err"
     process = subprocess.Popen(
         [sys.executable, "-m", "rag.serve", "--port", "0", "--cert", str(base / "tls" / "cert.pem"),
-         "--key", str(base / "tls" / "key.pem"), "--max-upload-mb", str(MAX_UPLOAD_MB)],
+         "--key", str(base / "tls" / "key.pem"), "--max-upload-mb", str(MAX_UPLOAD_MB),
+         # One shared server for every test: at full speed they would drain the default burst of 30.
+         "--rate-limit", str(RATE_PER_MINUTE), "--rate-burst", str(RATE_BURST)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(stderr, "wb"), text=True)
     deadline = time.monotonic() + START_SECONDS
     line = ""

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import run_cli
-from serve_helpers import MAX_UPLOAD_MB
+from serve_helpers import MAX_UPLOAD_MB, RATE_BURST
 
 LEAVE = "How many days of paid annual leave do employees get?"
 QUESTIONS = [LEAVE, "How long must passwords be?", "Who chaired the board meeting?",
@@ -271,7 +271,7 @@ def test_rate_limit_per_client_address(rag_server):
     transport = httpx.HTTPTransport(local_address="127.0.0.2", verify=rag_server.tls())
     with httpx.Client(base_url=rag_server.url, transport=transport, timeout=30) as client:
         statuses = []
-        for _ in range(100):
+        for _ in range(RATE_BURST + 500):
             statuses.append(client.get("/documents").status_code)
             if statuses[-1] == 429:
                 break

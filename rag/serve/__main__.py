@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --host (e.g. 0.0.0.0 in a container); requires --cert/--key")
     parser.add_argument("--rate-limit", type=int, default=120, metavar="PER_MINUTE",
-                        help="requests per minute per client address (bursts of 30; 0: no limit)")
+                        help="requests per minute per client address (0: no limit)")
+    parser.add_argument("--rate-burst", type=int, default=30, metavar="REQUESTS",
+                        help="requests a client address may make at once before the per-minute rate applies")
     parser.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload to /ingest (default 25)")
     commands = parser.add_subparsers(dest="command", metavar="{init-tls,token}")
     tls = commands.add_parser("init-tls", help="write a self-signed cert.pem and key.pem (0600)")
@@ -49,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for sub in (add, revoke, listing):
         add_common_flags(sub)
     args = parser.parse_args(argv)
-    if args.rate_limit < 0 or args.max_upload_mb <= 0:
-        parser.error("--rate-limit must be 0 or more and --max-upload-mb more than 0")
+    if args.rate_limit < 0 or args.rate_burst < 1 or args.max_upload_mb <= 0:
+        parser.error("--rate-limit must be 0 or more, --rate-burst 1 or more and --max-upload-mb more than 0")
     return args
 
 
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     from rag.serve.server import Limits, ServeOptions, run_serve
     from rag.settings import settings_from_args
 
-    limits = Limits(rate_per_minute=args.rate_limit, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    limits = Limits(rate_per_minute=args.rate_limit, burst=args.rate_burst,
+                    max_upload_bytes=int(args.max_upload_mb * 2**20))
     options = ServeOptions(args.host, args.port, args.cert, args.key, args.allow_remote, limits)
     return run_serve(settings_from_args(args), options)
 
