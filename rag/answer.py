@@ -213,7 +213,7 @@ class AskPipeline:
         substantive = bool(content_words(draft.span)) and draft.features.get("coverage_quote", 0.0) > 0.0
         if not (verified and substantive) or confidence < self.calibration.threshold:
             nearest = [{"source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4)}
-                       for p in draft.passages[:3]]
+                       for p in sorted(draft.passages[:3], key=lambda p: -p.score)]
             return Answer(draft.question, ABSTAIN_TEXT, True, [], nearest, timings, confidence)
         p = draft.passage
         citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4))
