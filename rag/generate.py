@@ -85,6 +85,9 @@ class Extraction:
     text: str
     mean_logprob: float  # average log-probability of the span's tokens
     allowed_mass: float  # probability the model put on starting with some evidence token at all
+    # The model's hidden states at the end of the prompt (the layers asked for, concatenated), which an
+    # answerability probe fitted for this model reads; None where the generator cannot show them.
+    state: list[float] | None = None
 
 
 class LocalGenerator:
@@ -189,55 +192,75 @@ class LocalGenerator:
         mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
         return Extraction(text, mean, mass)
 
-    def choose(self, prompt: str, answers: Sequence[str]) -> Extraction:
-        """The answer the model finds likeliest as a whole, with its mean token log-probability and the
-        probability the model puts on starting any of the answers at all."""
-        totals, first = self._score(prompt, answers)
+    def choose(self, prompt: str, answers: Sequence[str], state_layers: Sequence[int] = ()) -> Extraction:
+        """The answer the model finds likeliest as a whole, with its mean token log-probability, the
+        probability the model puts on starting any of the answers at all and the hidden states of
+        `state_layers` at the end of the prompt (0 = the embeddings)."""
+        totals, first, state = self._score(prompt, answers, state_layers=state_layers)
         best = max(range(len(answers)), key=totals.__getitem__)
         tokens = len(self.tokenizer.encode(" " + answers[best], add_special_tokens=False)) + 1
-        return Extraction(answers[best], totals[best] / tokens, first)
+        return Extraction(answers[best], totals[best] / tokens, first, state)
 
-    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24) -> tuple[list[float], float]:
+    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24,
+               state_layers: Sequence[int] = ()) -> tuple[list[float], float, list[float] | None]:
         """log P(answer, then the end of the answer | prompt) for each answer, and the probability
         mass on the answers' first tokens.
 
         Greedy decoding commits to its first token; scoring whole candidate spans finds the span
-        the model prefers as a whole. One pass over the prompt, then the answers batched on its
-        cache, grouped by length so that the vocabulary projection (the cost here) runs only where
-        a token is predicted. Only the `keep` answers whose first token the model likes best are
-        scored in full; the others get -inf.
+        the model prefers as a whole. The vocabulary projection (Gemma's vocabulary is 262k tokens)
+        is the cost here, so it runs once per distinct prefix: one pass over the prompt, then, on
+        copies of its cache, only the longest answer of each chain of answers that extend one
+        another ("1932", "1932 by the firm"): the shorter ones are read along its way. Only the
+        `keep` answers whose first token the model likes best are scored; the others get -inf.
         """
         import inspect
         from collections import defaultdict
 
         import torch
 
-        sequences = [self.tokenizer.encode(" " + a, add_special_tokens=False) + [self.line_end] for a in answers]
-        ids = self._encode(prompt, max(len(s) for s in sequences))
+        sequences = [self.tokenizer.encode(" " + a, add_special_tokens=False) for a in answers]
+        ids = self._encode(prompt, max(len(s) for s in sequences) + 1)
         cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         totals = [-math.inf] * len(sequences)
         with torch.inference_mode():
-            head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
+            head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1,
+                              output_hidden_states=bool(state_layers))
             first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
+            state = [x for layer in state_layers for x in head.hidden_states[layer][0, -1].float().tolist()] \
+                if state_layers else None
             prompt_cache = getattr(head, "cache", None) or head.past_key_values
+            kept = sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]
+            paths = _longest_chains([tuple(sequences[i]) for i in kept])
             by_length = defaultdict(list)
-            for i in sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]:
-                by_length[len(sequences[i])].append(i)
+            for path in paths:
+                by_length[len(path)].append(path)
+            # logprobs[path][k] is the distribution after the path's first k+1 tokens.
+            logprobs: dict[tuple[int, ...], "torch.Tensor"] = {}
             for length, members in by_length.items():
-                batch = torch.tensor([sequences[i] for i in members])
                 cache = copy.deepcopy(prompt_cache)
                 cache.batch_repeat_interleave(len(members))
                 mask = torch.ones((len(members), ids.shape[1] + length), dtype=torch.long)
-                # Position j predicts token j+1; the last position predicts nothing we need.
-                logits = self.model(batch, attention_mask=mask, logits_to_keep=torch.arange(length - 1),
+                logits = self.model(torch.tensor(members), attention_mask=mask, logits_to_keep=0,
                                     **{cache_arg: cache}).logits
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
-                for row, i in enumerate(members):
-                    seq = sequences[i]
-                    totals[i] = float(first[seq[0]]) + sum(float(logprobs[row, k - 1, seq[k]])
-                                                           for k in range(1, length))
+                for row, path in enumerate(members):
+                    logprobs[path] = torch.log_softmax(logits[row].float(), dim=-1)
+            for i in kept:
+                seq = tuple(sequences[i])
+                table = logprobs[next(p for p in paths if p[:len(seq)] == seq)]
+                totals[i] = float(first[seq[0]]) + sum(float(table[k - 1, seq[k]]) for k in range(1, len(seq))) \
+                    + float(table[len(seq) - 1, self.line_end])
         starts = sorted({seq[0] for seq in sequences})
-        return totals, float(first[starts].exp().sum())
+        return totals, float(first[starts].exp().sum()), state
+
+
+def _longest_chains(sequences: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The sequences that are not a prefix of another one: running these covers every prefix."""
+    unique = sorted(set(sequences), key=len, reverse=True)
+    paths: list[tuple[int, ...]] = []
+    for seq in unique:
+        if not any(p[:len(seq)] == seq for p in paths):
+            paths.append(seq)
+    return paths
 
 
 _SERVER_BACKENDS = {"openai+http": "rag.remote_llm:connect", "openai+https": "rag.remote_llm:connect"}
