@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "squad2-subset"
+# The project's own questions on invented workplace documents (policies, procedures, minutes), in the
+# same format: without them the abstention probe learns Wikipedia's style along with answerability.
+WORKPLACE = Path(__file__).resolve().parent / "data" / "workplace_qa.json"
 
 
 @dataclass
@@ -25,8 +28,12 @@ class Question:
 
 
 def load(split: str, docs_dir: Path) -> list[Question]:
-    """Write each paragraph as a text document under `docs_dir`; return the questions."""
-    data = json.loads((SHARED / f"{split}.json").read_text())["data"]
+    """Write each paragraph of the shared `split` as a text document under `docs_dir`; return the questions."""
+    return load_file(SHARED / f"{split}.json", docs_dir)
+
+
+def load_file(path: Path, docs_dir: Path) -> list[Question]:
+    data = json.loads(path.read_text())["data"]
     questions = []
     for article in data:
         for number, paragraph in enumerate(article["paragraphs"]):
@@ -38,6 +45,17 @@ def load(split: str, docs_dir: Path) -> list[Question]:
                 answers = [] if qa.get("is_impossible") else [a["text"] for a in qa["answers"]]
                 questions.append(Question(qa["id"], qa["question"], answers, source))
     return questions
+
+
+def without_dev(questions: list[Question]) -> list[Question]:
+    """Train questions that are not also dev questions.
+
+    The shared train subset holds the "Normans" article, whose 208 questions are dev's own (same ids),
+    so fitting on them would be fitting on dev.
+    """
+    dev = {qa["id"] for article in json.loads((SHARED / "dev.json").read_text())["data"]
+           for paragraph in article["paragraphs"] for qa in paragraph["qas"]}
+    return [q for q in questions if q.id not in dev]
 
 
 def sample(questions: list[Question], limit: int | None, seed: int = 0) -> list[Question]:
