@@ -100,39 +100,19 @@ def _where(source: str, page: int | None) -> str:
 
 @dataclass
 class Calibration:
-    """Logistic model of "the evidence answers this question", fitted on SQuAD 2.0 *train* by
-    `bench/calibrate.py`.
-
-    For a generator it was fitted with (by name), it also reads one layer of that model's hidden
-    state at the end of the prompt: the model's own sense of whether the sentence answers the
-    question, which separates unanswerable questions far better than scores outside the model.
-    Any other generator (a user's `--llm`, a server) gets the model over evidence features alone.
-    """
+    """Logistic model over evidence features, fitted on SQuAD 2.0 *train* by `scripts/calibrate.py`."""
 
     weights: dict[str, float]
     bias: float
     threshold: float
-    state_layers: tuple[int, ...] = ()
-    state_weights: list[float] = field(default_factory=list)
-    fallback: "Calibration | None" = None  # for a draft that carries no hidden state
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE, generator: str | None = None) -> "Calibration":
+    def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
         data = json.loads(path.read_text())
-        generic = cls(data["weights"], data["bias"], data["threshold"])
-        probe = data.get("probes", {}).get(generator or "")
-        if not probe:
-            return generic
-        return cls(probe["weights"], probe["bias"], probe["threshold"], tuple(probe["state_layers"]),
-                   probe["state_weights"], generic)
+        return cls(data["weights"], data["bias"], data["threshold"])
 
-    def applicable(self, state: list[float] | None) -> "Calibration":
-        return self.fallback if self.state_weights and state is None and self.fallback else self
-
-    def probability(self, features: dict[str, float], state: list[float] | None = None) -> float:
+    def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
-        if self.state_weights and state is not None:
-            z += math.fsum(w * x for w, x in zip(self.state_weights, state))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -146,7 +126,6 @@ class Draft:
     passage: Passage | None = None
     quote: str = ""
     features: dict[str, float] = field(default_factory=dict)
-    state: list[float] | None = None  # the generator's hidden state, for a calibration that reads it
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -173,7 +152,7 @@ class AskPipeline:
                  calibration: Calibration | None = None, max_new_tokens: int = 32):
         self.retriever, self.generator = retriever, generator
         self.k, self.context_passages, self.max_new_tokens = k, context_passages, max_new_tokens
-        self.calibration = calibration or Calibration.load(generator=getattr(generator, "name", None))
+        self.calibration = calibration or Calibration.load()
 
     # -- stages ------------------------------------------------------------------------
     def retrieve(self, question: str) -> Draft:
@@ -213,7 +192,7 @@ class AskPipeline:
             if candidates and hasattr(self.generator, "choose"):
                 # Whole-span scoring: greedy decoding commits to its first token and sometimes
                 # copies half the sentence ("The Normans (Norman: ...) were" for "In what country?").
-                result = self.generator.choose(prompt, candidates, state_layers=self.calibration.state_layers)
+                result = self.generator.choose(prompt, candidates)
             else:  # servers, or a sentence that offers no candidate: constrained greedy decoding
                 result = self.generator.extract(prompt, [sentence], self.max_new_tokens)
             draft.span = result.text
@@ -221,20 +200,18 @@ class AskPipeline:
             if quote:
                 draft.passage, draft.quote = passage, quote.text
             draft.features = features_of(draft, result.mean_logprob, result.allowed_mass, similarity)
-            draft.state = result.state
         draft.timings["generate_ms"] = (time.perf_counter() - started) * 1000
         return draft
 
     def decide(self, draft: Draft) -> Answer:
         timings = dict(draft.timings)
         timings["total_ms"] = timings.get("retrieve_ms", 0.0) + timings.get("generate_ms", 0.0)
-        model = self.calibration.applicable(draft.state)
-        confidence = model.probability(draft.features, draft.state) if draft.features else 0.0
+        confidence = self.calibration.probability(draft.features) if draft.features else 0.0
         verified = bool(draft.passage and draft.quote and draft.span and _squash(draft.span) in _squash(draft.quote))
         # An answer must say something (a content word or a number), and its quote must be about the
         # question (share a content word with it); otherwise it is a guess, however confident.
         substantive = bool(content_words(draft.span)) and draft.features.get("coverage_quote", 0.0) > 0.0
-        if not (verified and substantive) or confidence < model.threshold:
+        if not (verified and substantive) or confidence < self.calibration.threshold:
             nearest = [{"source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4)}
                        for p in sorted(draft.passages[:3], key=lambda p: -p.score)]
             return Answer(draft.question, ABSTAIN_TEXT, True, [], nearest, timings, confidence)

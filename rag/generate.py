@@ -85,9 +85,6 @@ class Extraction:
     text: str
     mean_logprob: float  # average log-probability of the span's tokens
     allowed_mass: float  # probability the model put on starting with some evidence token at all
-    # The model's hidden states at the end of the prompt (the layers asked for, concatenated), which an
-    # answerability probe fitted for this model reads; None where the generator cannot show them.
-    state: list[float] | None = None
 
 
 class LocalGenerator:
@@ -192,17 +189,15 @@ class LocalGenerator:
         mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
         return Extraction(text, mean, mass)
 
-    def choose(self, prompt: str, answers: Sequence[str], state_layers: Sequence[int] = ()) -> Extraction:
-        """The answer the model finds likeliest as a whole, with its mean token log-probability, the
-        probability the model puts on starting any of the answers at all and the hidden states of
-        `state_layers` at the end of the prompt (0 = the embeddings)."""
-        totals, first, state = self._score(prompt, answers, state_layers=state_layers)
+    def choose(self, prompt: str, answers: Sequence[str]) -> Extraction:
+        """The answer the model finds likeliest as a whole, with its mean token log-probability and the
+        probability the model puts on starting any of the answers at all."""
+        totals, first = self._score(prompt, answers)
         best = max(range(len(answers)), key=totals.__getitem__)
         tokens = len(self.tokenizer.encode(" " + answers[best], add_special_tokens=False)) + 1
-        return Extraction(answers[best], totals[best] / tokens, first, state)
+        return Extraction(answers[best], totals[best] / tokens, first)
 
-    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24,
-               state_layers: Sequence[int] = ()) -> tuple[list[float], float, list[float] | None]:
+    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24) -> tuple[list[float], float]:
         """log P(answer, then the end of the answer | prompt) for each answer, and the probability
         mass on the answers' first tokens.
 
@@ -223,11 +218,8 @@ class LocalGenerator:
         cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         totals = [-math.inf] * len(sequences)
         with torch.inference_mode():
-            head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1,
-                              output_hidden_states=bool(state_layers))
+            head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
             first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
-            state = [x for layer in state_layers for x in head.hidden_states[layer][0, -1].float().tolist()] \
-                if state_layers else None
             prompt_cache = getattr(head, "cache", None) or head.past_key_values
             kept = sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]
             paths = _longest_chains([tuple(sequences[i]) for i in kept])
@@ -250,7 +242,7 @@ class LocalGenerator:
                 totals[i] = float(first[seq[0]]) + sum(float(table[k - 1, seq[k]]) for k in range(1, len(seq))) \
                     + float(table[len(seq) - 1, self.line_end])
         starts = sorted({seq[0] for seq in sequences})
-        return totals, float(first[starts].exp().sum()), state
+        return totals, float(first[starts].exp().sum())
 
 
 def _longest_chains(sequences: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
