@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_ENV := RAG_STORE=data/store RAG_KEY_FILE=$(CURDIR)/.demo-key/key
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF
 
-.PHONY: setup demo test bench eval calibrate pdfs clean wheelhouse bench-scale bench-remote-llm
+.PHONY: setup demo test bench eval eval-workplace calibrate pdfs clean wheelhouse bench-scale bench-remote-llm
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/python bench/evaluate.py
+
+# The project's own questions on invented workplace documents: how abstention carries over from Wikipedia.
+eval-workplace: $(STAMP)
+	$(BIN)/python bench/evaluate.py --questions bench/data/workplace_qa.json --limit 0 --skip-textbook
 
 calibrate: $(STAMP)
 	$(BIN)/python bench/calibrate.py

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rag.offline  # noqa: F401,E402
 import squad  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 DONT_KNOW = ("don't know", "do not know", "not in the context", "cannot answer", "no answer")
 
 
@@ -108,21 +109,25 @@ def run_textbook(questions, docs: Path, tmp: Path, generator, embedder) -> list[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int, default=200, help="dev questions (fixed sample; 0 = all 706)")
+    parser.add_argument("--limit", type=int, default=200, help="questions (fixed sample; 0 = all 706 of dev)")
     parser.add_argument("--skip-textbook", action="store_true")
+    parser.add_argument("--questions", type=Path, default=squad.SHARED / "dev.json",
+                        help=f"a SQuAD 2.0 file (default: the shared dev subset); {squad.WORKPLACE.relative_to(ROOT)} "
+                        "holds the project's own questions on invented workplace documents, never used for fitting")
     args = parser.parse_args()
-    if not (squad.SHARED / "dev.json").exists():
-        print(f"skipped: {squad.SHARED}/dev.json not found")
+    if not args.questions.exists():
+        print(f"skipped: {args.questions} not found")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        questions = squad.sample(squad.load("dev", tmp / "docs"), args.limit)
+        questions = squad.sample(squad.load_file(args.questions, tmp / "docs"), args.limit)
         ours, generator, embedder = run_ours(questions, tmp / "docs", tmp)
         results = {"ours": score(ours)}
         if not args.skip_textbook:
             results["textbook"] = score(run_textbook(questions, tmp / "docs", tmp, generator, embedder))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "eval.json").write_text(json.dumps({"limit": args.limit, **results}, indent=1))
+    (RESULTS / "eval.json").write_text(json.dumps({"questions": str(args.questions), "limit": args.limit, **results},
+                                                  indent=1))
     keys = list(results["ours"])
     print("| metric | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
