@@ -11,7 +11,7 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "squad2-subset"
 # The project's own questions on invented workplace documents (policies, procedures, minutes), in the
-# same format: without them the abstention probe learns Wikipedia's style along with answerability.
+# same format, for evaluation only (`make eval-workplace`): does abstention carry over from Wikipedia?
 WORKPLACE = Path(__file__).resolve().parent / "data" / "workplace_qa.json"
 
 
@@ -53,6 +53,8 @@ def without_dev(questions: list[Question]) -> list[Question]:
     The shared train subset holds the "Normans" article, whose 208 questions are dev's own (same ids),
     so fitting on them would be fitting on dev.
     """
+    if not (SHARED / "dev.json").exists():
+        return questions
     dev = {qa["id"] for article in json.loads((SHARED / "dev.json").read_text())["data"]
            for paragraph in article["paragraphs"] for qa in paragraph["qas"]}
     return [q for q in questions if q.id not in dev]
