@@ -100,16 +100,27 @@ def _where(source: str, page: int | None) -> str:
 
 @dataclass
 class Calibration:
-    """Logistic model over evidence features, fitted on SQuAD 2.0 *train* by `scripts/calibrate.py`."""
+    """Logistic model over evidence features: packaged (fitted on SQuAD 2.0 *train* by
+    `bench/calibrate.py`) or fitted to one store's documents by `python -m rag.calibrate`."""
 
     weights: dict[str, float]
     bias: float
     threshold: float
+    fitted_on: str = ""
+    report: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
-        data = json.loads(path.read_text())
-        return cls(data["weights"], data["bias"], data["threshold"])
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Calibration":
+        return cls(data["weights"], data["bias"], data["threshold"], data.get("fitted_on", ""),
+                   data.get("report", {}))
+
+    def to_dict(self) -> dict:
+        return {"weights": self.weights, "bias": self.bias, "threshold": self.threshold,
+                "fitted_on": self.fitted_on, "report": self.report}
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answer import Answer, AskPipeline
+from rag.answer import Answer, AskPipeline, Calibration
 from rag.audit import AuditLog
 from rag.errors import StoreProblem, UsageError
 from rag.keys import Keyring, open_keyring
@@ -77,10 +77,22 @@ class Assistant:
         return self._generator
 
     @property
+    def model_names(self) -> dict[str, str]:
+        """What made the vectors and what picks the spans: a calibration holds only for these."""
+        return {"embedder": self.embedder.name, "llm": getattr(self.generator, "name", self.settings.llm)}
+
+    @property
+    def calibration(self) -> Calibration:
+        """The store's own fit (`python -m rag.calibrate`) if there is one, else the packaged one."""
+        from rag.calibrate import load_for_store
+
+        return load_for_store(state_dir_for(self.settings), self.keyring, self.model_names) or Calibration.load()
+
+    @property
     def pipeline(self) -> AskPipeline:
         if self._pipeline is None:
             self._pipeline = AskPipeline(self.retriever, self.generator, k=self.settings.k,
-                                         max_new_tokens=self.settings.max_new_tokens)
+                                         calibration=self.calibration, max_new_tokens=self.settings.max_new_tokens)
         return self._pipeline
 
     def ask(self, question: str, k: int | None = None, user: str | None = None) -> Answer:

@@ -1,0 +1,127 @@
+"""A store's own calibration: labelled questions in, an authenticated fit beside the store out."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rag.answer import CALIBRATED_FEATURES, Calibration
+from rag.calibrate import (MIN_PER_CLASS, STORE_CALIBRATION, LabelledQuestion, Sample, fit, load_for_store,
+                           read_questions, run_calibrate, save_for_store)
+from rag.errors import IntegrityError, UsageError
+from rag.keys import Keyring
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"embedder": "all-MiniLM-L6-v2", "llm": "gemma"}
+
+
+def test_reads_jsonl_with_one_answer_several_or_none(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "How long?", "answer": "3 days"}\n\n'
+                    '{"question": "Who?", "answers": ["Ada", "Ada Lovelace"]}\n'
+                    '{"question": "Where?", "answer": null}\n')
+    assert read_questions(path) == [LabelledQuestion("How long?", ["3 days"]),
+                                    LabelledQuestion("Who?", ["Ada", "Ada Lovelace"]),
+                                    LabelledQuestion("Where?", [])]
+
+
+def test_reads_squad_files(tmp_path):
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [
+        {"id": "1", "question": "Q1?", "answers": [{"text": "a", "answer_start": 0}]},
+        {"id": "2", "question": "Q2?", "answers": [], "is_impossible": True}]}]}]}))
+    assert [q.answerable for q in read_questions(path)] == [True, False]
+
+
+def test_a_bad_line_is_named(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "How long?", "answer": "3 days"}\n{"answer": "no question"}\n')
+    with pytest.raises(UsageError, match=r"q.jsonl:2"):
+        read_questions(path)
+
+
+def test_too_few_labelled_questions_is_a_usage_error_before_any_model_loads(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "How long?", "answer": "3 days"}\n{"question": "Where?", "answer": null}\n')
+    with pytest.raises(UsageError, match=f"at least {MIN_PER_CLASS} of each"):
+        run_calibrate(None, path)
+
+
+def _samples(n: int, seed: int = 0) -> list[Sample]:
+    """Answerable questions have stronger evidence on average, with overlap, as in real data."""
+    rng = random.Random(seed)
+    samples = []
+    for i in range(n):
+        answerable = i % 2 == 0
+        centre = 0.6 if answerable else 0.4
+        features = {name: rng.gauss(centre, 0.15) for name in CALIBRATED_FEATURES}
+        samples.append(Sample(features, answerable, ""))
+    return samples
+
+
+def test_fit_keeps_false_abstention_within_budget_and_ranks_held_out_questions():
+    calibration = fit(_samples(400), budget=0.1)
+    assert calibration.report["false_abstention"] <= 0.1
+    assert calibration.report["abstention_recall"] > 0.5
+    held_out = _samples(400, seed=1)
+    answered = [s for s in held_out if s.answerable]
+    unanswered = [s for s in held_out if not s.answerable]
+    pairs = [(a, u) for a in answered[:50] for u in unanswered[:50]]
+    wins = sum(calibration.probability(a.features) > calibration.probability(u.features) for a, u in pairs)
+    assert wins / len(pairs) > 0.9
+
+
+def test_store_calibration_round_trips_and_refuses_a_changed_file(tmp_path):
+    keyring = Keyring.new()
+    calibration = Calibration({"top_score": 2.0}, -1.0, 0.4, "mine", {"questions": 30})
+    save_for_store(calibration, tmp_path, keyring, MODELS)
+    assert load_for_store(tmp_path, keyring, MODELS) == calibration
+
+    path = tmp_path / STORE_CALIBRATION
+    doc = json.loads(path.read_text())
+    doc["threshold"] = 0.0  # would turn every abstention into a guess
+    path.write_text(json.dumps(doc))
+    with pytest.raises(IntegrityError, match="was changed"):
+        load_for_store(tmp_path, keyring, MODELS)
+
+
+def test_another_stores_key_does_not_vouch_for_the_file(tmp_path):
+    save_for_store(Calibration({}, 0.0, 0.5), tmp_path, Keyring.new(), MODELS)
+    with pytest.raises(IntegrityError):
+        load_for_store(tmp_path, Keyring.new(), MODELS)
+
+
+def test_a_fit_for_other_models_warns(tmp_path):
+    keyring = Keyring.new()
+    save_for_store(Calibration({}, 0.0, 0.5), tmp_path, keyring, MODELS)
+    with pytest.warns(UserWarning, match="refit"):
+        load_for_store(tmp_path, keyring, {**MODELS, "llm": "bigger-model"})
+
+
+def test_no_store_calibration_means_the_packaged_one(tmp_path):
+    assert load_for_store(tmp_path, Keyring.new(), MODELS) is None
+
+
+def test_calibrating_a_store_changes_what_its_answers_are_judged_by(tmp_path, demo_store, capsys):
+    """End to end with the real models: the demo's labelled questions refit the store, and the
+    assistant that opens the store next uses that fit."""
+    from rag.api import Assistant
+
+    store = tmp_path / "store"
+    shutil.copytree(demo_store.store, store)
+    settings = replace(demo_store, store=str(store))
+    fitted = run_calibrate(settings, ROOT / "data" / "calibration-questions.jsonl")
+
+    assert fitted.report["questions"] == 24
+    assert fitted.report["false_abstention"] <= 0.12
+    assert "saved" in capsys.readouterr().out
+    with Assistant.open(settings=settings) as assistant:
+        assert assistant.calibration == fitted
+        answer = assistant.ask("How long must passwords be?")
+        assert answer.confidence == pytest.approx(fitted.probability(
+            assistant.pipeline.extract(assistant.pipeline.retrieve(answer.question)).features))
+        assert "calibrate" in (store / "audit.log").read_text()
