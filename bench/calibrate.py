@@ -32,7 +32,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.from_cache:
         data = json.loads(CACHE.read_text())
-        samples = [Sample(f, bool(label), "") for f, label in zip(data["rows"], data["labels"])]
+        gated = data.get("gated", [True] * len(data["rows"]))
+        samples = [Sample(f, bool(label), "", g) for f, label, g in zip(data["rows"], data["labels"], gated)]
         return write(samples, data["correct"], args.out)
     if not (squad.SHARED / "train.json").exists():
         print(f"skipped: {squad.SHARED}/train.json not found")
@@ -54,7 +55,7 @@ def main() -> int:
     correct = [squad.f1(s.span, q.answers) for s, q in zip(samples, questions)]
     CACHE.parent.mkdir(exist_ok=True)
     CACHE.write_text(json.dumps({"rows": [s.features for s in samples], "labels": [int(s.answerable) for s in samples],
-                                 "correct": correct}))
+                                 "gated": [s.gated for s in samples], "correct": correct}))
     return write(samples, correct, args.out)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.cite import answer_candidates, content_words, coverage, quote_for, sentences
+from rag.cite import answer_candidates, content_words, coverage, mismatch, quote_for, sentences
 from rag.retrieve import Passage, Retriever
 
 ABSTAIN_TEXT = "I could not find this in your documents."
@@ -56,11 +56,13 @@ class Answer:
     nearest: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0  # calibrated probability that the question is answered by the evidence
+    reason: str = ""  # why it abstained
 
     def to_dict(self) -> dict:
         data = asdict(self)
         if not self.abstained:
             data.pop("nearest")
+            data.pop("reason")
         return data
 
     def to_json(self) -> str:
@@ -72,7 +74,9 @@ class Answer:
             lines.append("Sources:")
             # JSON keeps the quote verbatim; on screen a PDF's own line breaks would only break it up.
             lines += [f"[{c.n}] {_where(c.source, c.page)}: \"{_squash(c.quote)}\"" for c in self.citations]
-        elif self.nearest:
+        if self.reason:
+            lines.append(f"Why: {self.reason}.")
+        if self.nearest:
             lines.append("Nearest passages (not enough to answer):")
             lines += [f"- {_where(p['source'], p['page'])} (score {p['score']:.2f})" for p in self.nearest]
         return "\n".join(lines)
@@ -218,14 +222,13 @@ class AskPipeline:
         timings = dict(draft.timings)
         timings["total_ms"] = timings.get("retrieve_ms", 0.0) + timings.get("generate_ms", 0.0)
         confidence = self.calibration.probability(draft.features) if draft.features else 0.0
-        verified = bool(draft.passage and draft.quote and draft.span and _squash(draft.span) in _squash(draft.quote))
-        # An answer must say something (a content word or a number), and its quote must be about the
-        # question (share a content word with it); otherwise it is a guess, however confident.
-        substantive = bool(content_words(draft.span)) and draft.features.get("coverage_quote", 0.0) > 0.0
-        if not (verified and substantive) or confidence < self.calibration.threshold:
+        reason = gate_failure(draft) if draft.passages else "no passage was found"
+        if reason is None and confidence < self.calibration.threshold:
+            reason = f"the evidence is too weak (confidence {confidence:.2f}, needs {self.calibration.threshold:.2f})"
+        if reason:
             nearest = [{"source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4)}
                        for p in sorted(draft.passages[:3], key=lambda p: -p.score)]
-            return Answer(draft.question, ABSTAIN_TEXT, True, [], nearest, timings, confidence)
+            return Answer(draft.question, ABSTAIN_TEXT, True, [], nearest, timings, confidence, reason)
         p = draft.passage
         citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4))
         return Answer(draft.question, f"{draft.span} [1]", False, [citation], [], timings, confidence)
@@ -237,6 +240,20 @@ class AskPipeline:
 
     def ask(self, question: str) -> Answer:
         return self.runnable.invoke(question)
+
+
+def gate_failure(draft: Draft) -> str | None:
+    """Why this draft cannot be an answer whatever its calibrated confidence, or None.
+
+    The span must be quoted verbatim and say something (a content word or a number), its quote must
+    be about the question (share a content word with it), and the evidence must not answer another
+    question than the one asked (`cite.mismatch`).
+    """
+    if not (draft.passage and draft.quote and draft.span and _squash(draft.span) in _squash(draft.quote)):
+        return "no sentence of the passages found holds an answer"
+    if not content_words(draft.span) or draft.features.get("coverage_quote", 0.0) == 0.0:
+        return "the best sentence found is not about the question"
+    return mismatch(draft.question, draft.quote, [p.text for p in draft.passages])
 
 
 def _squash(text: str) -> str:

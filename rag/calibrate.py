@@ -54,6 +54,7 @@ class Sample:
     features: dict[str, float]
     answerable: bool
     span: str
+    gated: bool = True  # passed the pipeline's gates, so the calibrated threshold decides it
 
 
 def read_questions(path: Path) -> list[LabelledQuestion]:
@@ -89,33 +90,44 @@ def _squad_questions(data: dict) -> list[LabelledQuestion]:
 
 def collect(pipeline, questions: list[LabelledQuestion], progress=None) -> list[Sample]:
     """Run retrieval and span choice (not the decision) on each question and keep its evidence features."""
+    from rag.answer import gate_failure
+
     samples = []
     for question in questions:
         draft = pipeline.extract(pipeline.retrieve(question.question))
-        samples.append(Sample(draft.features, question.answerable, draft.span))
+        gated = bool(draft.passages) and gate_failure(draft) is None
+        samples.append(Sample(draft.features, question.answerable, draft.span, gated))
         if progress:
             progress()
     return samples
 
 
 def fit(samples: list[Sample], budget: float = FALSE_ABSTENTION_BUDGET, fitted_on: str = "") -> Calibration:
-    """L2-regularised logistic regression "the documents answer this", and the highest threshold
-    whose false abstention on the answerable samples stays within `budget`."""
+    """L2-regularised logistic regression "the documents answer this" over the samples that pass the
+    gates (the others abstain whatever the threshold), and the highest threshold whose false abstention,
+    gates included, stays within `budget` of the answerable samples."""
     import numpy as np
 
     from rag.answer import CALIBRATED_FEATURES, Calibration
 
     names = list(CALIBRATED_FEATURES)
-    x = np.array([[s.features.get(n, 0.0) for n in names] for s in samples if s.features], dtype=float)
-    y = np.array([float(s.answerable) for s in samples if s.features])
+    decided = [s for s in samples if s.gated]
+    x = np.array([[s.features.get(n, 0.0) for n in names] for s in decided], dtype=float).reshape(-1, len(names))
+    y = np.array([float(s.answerable) for s in decided])
     weights, bias = _logistic(x, y)
     p = 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
-    answerable = np.sort(p[y == 1])
-    threshold = float(answerable[int(np.floor(budget * len(answerable)))]) if len(answerable) else 0.5
-    abstain = p < threshold
-    report = {"questions": int(len(y)), "answerable": int(y.sum()),
-              "abstention_recall": float(abstain[y == 0].mean()) if (y == 0).any() else 0.0,
-              "false_abstention": float(abstain[y == 1].mean()) if (y == 1).any() else 0.0}
+    answerable_total = sum(s.answerable for s in samples)
+    refused_by_gates = sum(s.answerable and not s.gated for s in samples)
+    # The threshold may refuse this many more answerable questions; ties sit on the answering side.
+    spare = int(np.floor(budget * answerable_total)) - refused_by_gates
+    passed = np.sort(p[y == 1])
+    threshold = float(passed[min(max(spare, 0), len(passed) - 1)]) if len(passed) else 0.5
+    abstain = np.array([not s.gated for s in samples])
+    abstain[[i for i, s in enumerate(samples) if s.gated]] = p < threshold
+    labels = np.array([s.answerable for s in samples])
+    report = {"questions": len(samples), "answerable": int(labels.sum()),
+              "abstention_recall": float(abstain[~labels].mean()) if (~labels).any() else 0.0,
+              "false_abstention": float(abstain[labels].mean()) if labels.any() else 0.0}
     return Calibration(dict(zip(names, map(float, weights))), float(bias), threshold, fitted_on, report)
 
 

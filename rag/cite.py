@@ -141,3 +141,66 @@ def supports(answer: str, quotes: list[str]) -> bool:
         return False
     quoted = set(content_words(" ".join(quotes)))
     return all(w in quoted for w in words)
+
+
+# Words that turn a question around. If the question has one and the evidence sentence has none
+# ("Which devices are not encrypted?" against "All laptops use full-disk encryption"), the span
+# the model picks answers the opposite question.
+_NEGATIONS = frozenset("not never no none nobody nothing neither nor without cannot n't".split())
+_OPPOSITES = [("least", "most"), ("least", "best"), ("fewest", "most"), ("lowest", "highest"),
+              ("smallest", "largest"), ("smallest", "biggest"), ("worst", "best"), ("minimum", "maximum"),
+              ("earliest", "latest"), ("first", "last"), ("before", "after"), ("earlier", "later"),
+              ("increase", "decrease"), ("increased", "decreased"), ("more", "less"), ("more", "fewer"),
+              ("longer", "shorter"), ("higher", "lower"), ("larger", "smaller"), ("above", "below"),
+              ("inside", "outside"), ("minor", "major"), ("weakest", "strongest"), ("lost", "won"),
+              ("oldest", "newest"), ("uncommon", "common"), ("unlikely", "likely"), ("impossible", "possible")]
+_OPPOSITE: dict[str, set[str]] = {}
+for _a, _b in _OPPOSITES:
+    _OPPOSITE.setdefault(_a, set()).add(_b)
+    _OPPOSITE.setdefault(_b, set()).add(_a)
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def _tokens(text: str) -> set[str]:
+    text = normalise(text).replace("n't", " n't ").replace("whether or not", "whether")
+    return set(re.findall(r"[\w']+", text))
+
+
+def _specifics(question: str) -> list[str]:
+    """Numbers and proper names of the question ("1974", "Hamburg"): what it is specifically about."""
+    words = [re.sub(r"'s?$", "", w) for w in re.findall(r"[\w'-]+", question)]
+    return [w for i, w in enumerate(words)
+            if _NUMBER.fullmatch(w) or (i > 0 and w[:1].isupper() and w.lower() not in STOPWORDS)]
+
+
+def _mentioned(word: str, words: set[str]) -> bool:
+    """`word` or a misspelling of it ("Hatmanis" for "Hartmanis", "Emmrich" for "Emmerich")."""
+    import difflib
+
+    word = normalise(word)
+    if word in words:
+        return True
+    return any(abs(len(w) - len(word)) <= 2 and difflib.SequenceMatcher(None, word, w).ratio() >= 0.8
+               for w in words if w[:1] == word[:1])
+
+
+def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
+    """Why the evidence answers another question than the one asked, or None.
+
+    The question names a number or a proper name that none of the retrieved passages mentions
+    (misspellings forgiven); or it is negated and the evidence sentence is not; or it asks for
+    one end of a scale ("least", "before") and the sentence speaks only of the other ("most",
+    "after"). A span picked from such a sentence would answer confidently and wrongly, whatever
+    the model's score.
+    """
+    found = set(re.findall(r"[\w'-]+", normalise(" ".join(passages))))
+    missing = [w for w in _specifics(question) if not _mentioned(w, found)]
+    if missing:
+        return f"the passages found do not mention {', '.join(repr(w) for w in missing)}"
+    asked, said = _tokens(question), _tokens(sentence)
+    if asked & _NEGATIONS and not said & _NEGATIONS:
+        return "the question is negated and the evidence is not"
+    for word in sorted(asked & _OPPOSITE.keys()):
+        if word not in said and _OPPOSITE[word] & said:
+            return f"the question asks '{word}', the evidence says '{sorted(_OPPOSITE[word] & said)[0]}'"
+    return None

@@ -44,11 +44,15 @@ def test_a_bad_line_is_named(tmp_path):
         read_questions(path)
 
 
-def test_too_few_labelled_questions_is_a_usage_error_before_any_model_loads(tmp_path):
+def test_too_few_labelled_questions_is_one_line_and_exit_2_before_any_model_loads(tmp_path):
+    from conftest import run_cli
+
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "How long?", "answer": "3 days"}\n{"question": "Where?", "answer": null}\n')
-    with pytest.raises(UsageError, match=f"at least {MIN_PER_CLASS} of each"):
-        run_calibrate(None, path)
+    result = run_cli("-m", "rag.calibrate", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path} has 1 answered and 1 unanswered questions; give at least {MIN_PER_CLASS} of each"]
 
 
 def _samples(n: int, seed: int = 0) -> list[Sample]:
@@ -73,6 +77,16 @@ def test_fit_keeps_false_abstention_within_budget_and_ranks_held_out_questions()
     pairs = [(a, u) for a in answered[:50] for u in unanswered[:50]]
     wins = sum(calibration.probability(a.features) > calibration.probability(u.features) for a, u in pairs)
     assert wins / len(pairs) > 0.9
+
+
+def test_answerable_questions_the_gates_refuse_count_against_the_budget():
+    samples = _samples(400)
+    for sample in samples[:40:2]:  # 20 of the 200 answerable ones already fail a gate
+        sample.gated = False
+    calibration = fit(samples, budget=0.1)
+    assert calibration.report["false_abstention"] <= 0.1
+    assert calibration.report["false_abstention"] >= 0.1 - 2 / 200  # the rest of the budget is used
+    assert calibration.report["abstention_recall"] > 0.3
 
 
 def test_store_calibration_round_trips_and_refuses_a_changed_file(tmp_path):
@@ -116,8 +130,7 @@ def test_calibrating_a_store_changes_what_its_answers_are_judged_by(tmp_path, de
     settings = replace(demo_store, store=str(store))
     fitted = run_calibrate(settings, ROOT / "data" / "calibration-questions.jsonl")
 
-    assert fitted.report["questions"] == 24
-    assert fitted.report["false_abstention"] <= 0.12
+    assert (fitted.report["questions"], fitted.report["answerable"]) == (24, 12)
     assert "saved" in capsys.readouterr().out
     with Assistant.open(settings=settings) as assistant:
         assert assistant.calibration == fitted

@@ -1,5 +1,5 @@
 """Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
-from rag.cite import answer_candidates, coverage, quote_for, sentences, supports
+from rag.cite import answer_candidates, coverage, mismatch, quote_for, sentences, supports
 
 
 def texts(text):
@@ -72,3 +72,30 @@ def test_answer_candidates_say_something_new_and_stay_verbatim():
     assert "paid annual leave" not in found  # nothing the question does not already say
     assert not any(c.split()[-1] in ("of", "per") for c in found)  # no dangling function words
     assert all(c in sentence for c in found)
+
+
+LEAVE = ("Employees accrue 27 days of paid annual leave per calendar year. The offices in Bergen, Oslo, Tromsø "
+         "and Hamburg close at 15:00 on the day before Christmas Eve.")
+
+
+def test_mismatch_lets_a_plain_question_through():
+    assert mismatch("How many days of paid annual leave do employees get?", LEAVE, [LEAVE]) is None
+    assert mismatch("When do the Bergen and Tromso offices close?", LEAVE, [LEAVE]) is None  # ø typed as o
+
+
+def test_mismatch_names_what_no_passage_mentions():
+    reason = mismatch("How many days of paid annual leave do employees get in 2031?", LEAVE, [LEAVE])
+    assert reason == "the passages found do not mention '2031'"
+    assert "'Stavanger'" in mismatch("When does the Stavanger office close?", LEAVE, ["Other text.", LEAVE])
+
+
+def test_mismatch_forgives_misspelt_names():
+    assert mismatch("When does the Hamburgh office close?", LEAVE, [LEAVE]) is None
+
+
+def test_mismatch_refuses_evidence_for_the_opposite_question():
+    assert mismatch("Which employees do not accrue paid leave?", LEAVE, [LEAVE]) == \
+        "the question is negated and the evidence is not"
+    assert mismatch("Whether or not employees accrue leave, how many days?", LEAVE, [LEAVE]) is None
+    assert mismatch("What is the least used reduction?", "The most commonly used reduction is a "
+                    "polynomial-time reduction.", [LEAVE]) == "the question asks 'least', the evidence says 'most'"

@@ -59,6 +59,7 @@ function showAnswer(a) {
     }
     box.append(list);
   } else if (a.nearest && a.nearest.length) {
+    if (a.reason) box.append(el("p", "Why: " + a.reason + ".", "meta"));
     box.append(el("h2", "Nearest passages (not enough to answer)"));
     const list = el("ul", null, "sources");
     for (const n of a.nearest) list.append(el("li", where(n.source, n.page) + " (score " + n.score.toFixed(2) + ")"));
