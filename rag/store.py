@@ -7,8 +7,10 @@ so keys never leave the client.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -181,24 +183,55 @@ def compact(store: ChromaStore, settings: Settings) -> None:
     client.delete_collection(name)
     fresh.modify(name=name)
     store.collection = fresh
-    database = Path(settings.store).expanduser() / "chroma" / "chroma.sqlite3"
-    _vacuum(database)
+    chroma_dir = Path(settings.store).expanduser() / "chroma"
+    _vacuum(chroma_dir / "chroma.sqlite3")
+    _remove_dropped_segments(chroma_dir)
 
 
 def _vacuum(database: Path, attempts: int = 50) -> None:
-    """VACUUM, then fold the WAL back until it is empty: old pages (with deleted ciphertext) live on in
-    WAL frames until a checkpoint completes, and one cannot while Chroma's connection is mid-read."""
+    """VACUUM until nothing of a dropped collection is left in the file.
+
+    Old pages (with deleted ciphertext) live on in WAL frames until a checkpoint completes, which it
+    cannot while Chroma's connection is mid-read; and rows Chroma deletes after a VACUUM (its log purge,
+    a dropped collection's rows on a slow machine) leave their bytes on free pages. So the loop ends only
+    once, after a VACUUM, no page is free and no row belongs to a collection or segment that is gone."""
     connection = sqlite3.connect(database, timeout=30)
     try:
-        connection.execute("VACUUM")
         for _ in range(attempts):
+            connection.execute("VACUUM")
             busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
+            if not busy and _nothing_dropped_left(connection):
                 return
             time.sleep(0.1)
         raise StoreProblem(f"could not compact {database}: another process keeps it open; run the ingest again")
     finally:
         connection.close()
+
+
+def _nothing_dropped_left(connection: sqlite3.Connection) -> bool:
+    (free,), = connection.execute("PRAGMA freelist_count").fetchall()
+    (orphans,), = connection.execute(
+        "SELECT (SELECT count(*) FROM embeddings WHERE segment_id NOT IN (SELECT id FROM segments))"
+        " + (SELECT count(*) FROM embeddings_queue"
+        "    WHERE substr(topic, -36) NOT IN (SELECT id FROM collections))").fetchall()
+    return free == 0 and orphans == 0
+
+
+def _remove_dropped_segments(chroma_dir: Path) -> None:
+    """Delete the vector files of dropped collections: Chroma leaves a dropped segment's folder
+    behind, and in a large store it holds the deleted records' vectors."""
+    with sqlite3.connect(chroma_dir / "chroma.sqlite3", timeout=30) as connection:
+        live = {segment for (segment,) in connection.execute("SELECT id FROM segments")}
+    for folder in chroma_dir.iterdir():
+        if folder.is_dir() and _is_uuid(folder.name) and folder.name not in live:
+            shutil.rmtree(folder)
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
 
 
 def _copy_records(target: ChromaStore, records: list) -> None:

@@ -44,6 +44,8 @@ def test_ingest_leaves_no_readable_byte_even_after_reingest_and_prune(isolated):
     for record_id, sealed, vector in doomed:  # really gone: no ciphertext, id or vector of the file
         assert sealed[:48].encode() not in blob and record_id.encode() not in blob
         assert vector[:8].tobytes() not in blob
+    # Only the live collection's vector folder is left: a dropped one would hold the pruned vectors.
+    assert len([p for p in (store / "chroma").iterdir() if p.is_dir()]) == 1
 
 
 def _records_of(isolated, source: str) -> list[tuple[str, str, np.ndarray]]:
