@@ -159,6 +159,7 @@ for _a, _b in _OPPOSITES:
     _OPPOSITE.setdefault(_a, set()).add(_b)
     _OPPOSITE.setdefault(_b, set()).add(_a)
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_IDENTIFIER = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]+")  # "7C", "B2", "HR-17": a letter and a digit
 
 
 def _tokens(text: str) -> set[str]:
@@ -167,10 +168,12 @@ def _tokens(text: str) -> set[str]:
 
 
 def _specifics(question: str) -> list[str]:
-    """Numbers and proper names of the question ("1974", "Hamburg"): what it is specifically about."""
+    """Numbers, codes and proper names of the question ("1974", "Ward 7C", "Hamburg"): what it is
+    specifically about."""
     words = [re.sub(r"'s?$", "", w) for w in re.findall(r"[\w'-]+", question)]
     return [w for i, w in enumerate(words)
-            if _NUMBER.fullmatch(w) or (i > 0 and w[:1].isupper() and w.lower() not in STOPWORDS)]
+            if _NUMBER.fullmatch(w) or _IDENTIFIER.fullmatch(w)
+            or (i > 0 and w[:1].isupper() and w.lower() not in STOPWORDS)]
 
 
 def _mentioned(word: str, words: set[str]) -> bool:
@@ -204,3 +207,47 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
         if word not in said and _OPPOSITE[word] & said:
             return f"the question asks '{word}', the evidence says '{sorted(_OPPOSITE[word] & said)[0]}'"
     return None
+
+
+# Answers that name an amount, a year or a time. A question worded to ask for one of these ("how many",
+# "in what year", "how long", a question opening with "when") is answered only by a span that has one:
+# on SQuAD train and the workplace questions, no gold answer to such a question lacks it.
+_AMOUNT_WORDS = frozenset("""one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand
+million billion trillion dozen dozens hundreds thousands millions billions half halves third thirds quarter
+quarters once twice single double triple several few zero none percent""".split())
+_TIME_WORDS = frozenset("""january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday century centuries decade decades year years month months
+week weeks day days morning evening night noon midnight afternoon spring summer autumn fall winter daily weekly
+monthly annually yearly hour hours minute minutes second seconds era age ages period reign war dynasty bc ad bce
+ce today yesterday tomorrow ago end beginning start early late middle""".split())
+# A figure ("£5,000", "14:00", "20th", "1970s"), not a code ("HS-7", "7C", "TA-3"): no letter before its
+# first digit, no capital after it.
+_QUANTITY = re.compile(r"[^A-Za-z\d]*\d[^A-Z]*$")
+_WH_WORDS = re.compile(r"\b(what|which|who|whom|whose|where|why|how)\b")
+
+
+def asked_kind(question: str) -> str | None:
+    """"year", "amount" or "time" when the question's wording asks for one, else None."""
+    q = f" {normalise(question)} "
+    if re.search(r" (what|which) year ", q):
+        return "year"
+    if re.search(r" how (many|much|old|far) | what (percentage|percent|proportion|fraction) ", q):
+        return "amount"
+    if re.search(r" (what|which) (time|date|day|month|decade|century) | how (long|often) ", q):
+        return "time"
+    # "When ..." asks for a time, unless it opens a clause of a question that asks something else.
+    if re.match(r" (since |until |by )?when ", q) and not _WH_WORDS.search(q):
+        return "time"
+    return None
+
+
+def fits_kind(span: str, kind: str | None) -> bool:
+    """Whether `span` names what a question of that kind asks for."""
+    if kind is None:
+        return True
+    if kind == "year":
+        return bool(re.search(r"\d{3,4}", span))
+    words = set(_WORD.findall(normalise(span)))
+    amount = any(_QUANTITY.match(token) for token in span.split()) or bool(words & _AMOUNT_WORDS)
+    return amount if kind == "amount" else amount or bool(words & _TIME_WORDS)

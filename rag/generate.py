@@ -189,15 +189,20 @@ class LocalGenerator:
         mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
         return Extraction(text, mean, mass)
 
-    def choose(self, prompt: str, answers: Sequence[str]) -> Extraction:
+    def choose(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None) -> Extraction:
         """The answer the model finds likeliest as a whole, with its mean token log-probability and the
-        probability the model puts on starting any of the answers at all."""
-        totals, first = self._score(prompt, answers)
-        best = max(range(len(answers)), key=totals.__getitem__)
+        probability the model puts on starting any of the answers at all.
+
+        Only `eligible` answers (all by default) may be chosen; that probability still counts every
+        answer, so it means the same whether or not the question's wording rules some out."""
+        eligible = list(eligible) if eligible is not None else [True] * len(answers)
+        totals, first = self._score(prompt, answers, eligible)
+        best = max((i for i in range(len(answers)) if eligible[i]), key=totals.__getitem__)
         tokens = len(self.tokenizer.encode(" " + answers[best], add_special_tokens=False)) + 1
         return Extraction(answers[best], totals[best] / tokens, first)
 
-    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24) -> tuple[list[float], float]:
+    def _score(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None,
+               keep: int = 24) -> tuple[list[float], float]:
         """log P(answer, then the end of the answer | prompt) for each answer, and the probability
         mass on the answers' first tokens.
 
@@ -206,7 +211,7 @@ class LocalGenerator:
         is the cost here, so it runs once per distinct prefix: one pass over the prompt, then, on
         copies of its cache, only the longest answer of each chain of answers that extend one
         another ("1932", "1932 by the firm"): the shorter ones are read along its way. Only the
-        `keep` answers whose first token the model likes best are scored; the others get -inf.
+        `keep` eligible answers whose first token the model likes best are scored; the others get -inf.
         """
         import inspect
         from collections import defaultdict
@@ -221,7 +226,8 @@ class LocalGenerator:
             head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
             first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
             prompt_cache = getattr(head, "cache", None) or head.past_key_values
-            kept = sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]
+            kept = sorted((i for i in range(len(sequences)) if eligible is None or eligible[i]),
+                          key=lambda i: -float(first[sequences[i][0]]))[:keep]
             paths = _longest_chains([tuple(sequences[i]) for i in kept])
             by_length = defaultdict(list)
             for path in paths:

@@ -1,5 +1,5 @@
 """Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
-from rag.cite import answer_candidates, coverage, mismatch, quote_for, sentences, supports
+from rag.cite import answer_candidates, asked_kind, coverage, fits_kind, mismatch, quote_for, sentences, supports
 
 
 def texts(text):
@@ -87,6 +87,35 @@ def test_mismatch_names_what_no_passage_mentions():
     reason = mismatch("How many days of paid annual leave do employees get in 2031?", LEAVE, [LEAVE])
     assert reason == "the passages found do not mention '2031'"
     assert "'Stavanger'" in mismatch("When does the Stavanger office close?", LEAVE, ["Other text.", LEAVE])
+
+
+def test_mismatch_names_a_code_no_passage_mentions():
+    ward = "On Ward 7B, nursing handover takes place at 07:30, 14:00 and 20:30."
+    assert mismatch("At what time is the evening handover on Ward 7C?", ward, [ward]) == \
+        "the passages found do not mention '7C'"
+    assert mismatch("At what time is the evening handover on Ward 7B?", ward, [ward]) is None
+
+
+def test_the_asked_kind_comes_from_the_wording_only():
+    assert asked_kind("How many days of paid annual leave do employees get?") == "amount"
+    assert asked_kind("In what year was the bridge completed?") == "year"
+    assert asked_kind("How long does each handover last?") == "time"
+    assert asked_kind("When was Operation Market Garden?") == "time"
+    # "When" opening a clause of a question that asks something else
+    assert asked_kind("When extensive time is required to sort integers, what case is this?") is None
+    assert asked_kind("Who approves an extension of probation?") is None
+
+
+def test_a_span_fits_its_kind_only_if_it_names_one():
+    for span in ("27 days", "£5,000", "three", "a single output", "2.5%"):
+        assert fits_kind(span, "amount"), span
+    for span in ("September 1944", "the 10th century", "14:00", "every three years", "the end of World War I"):
+        assert fits_kind(span, "time"), span
+    assert fits_kind("1932", "year") and not fits_kind("the firm Dorman Long", "year")
+    # a code is not an amount: "How long is the warranty on the HS-7?" is not answered by "the HS-BAT7"
+    for span in ("the HS-BAT7", "form TA-3", "Ward 7C", "Dorman Long"):
+        assert not fits_kind(span, "amount") and not fits_kind(span, "time"), span
+    assert fits_kind("anything at all", None)
 
 
 def test_mismatch_forgives_misspelt_names():

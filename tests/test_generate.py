@@ -23,3 +23,15 @@ def test_whole_span_scores_match_a_plain_forward_pass(generator):
             logprobs = torch.log_softmax(generator.model(full).logits[0].float(), dim=-1)
         expected = sum(float(logprobs[ids.shape[1] - 1 + k, token]) for k, token in enumerate(tail))
         assert total == pytest.approx(expected, abs=1e-3), answer
+
+
+def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(generator):
+    prompt = ("Context:\n[1] The Harbour Bridge was completed in 1932 by the firm Dorman Long.\n"
+              "Question: Which firm built the Harbour Bridge?\nAnswer:")
+    answers = ["Dorman Long", "1932", "the firm Dorman Long"]
+    free = generator.choose(prompt, answers)
+    assert "Dorman Long" in free.text
+    # what a "what year" question may take: only the year
+    year = generator.choose(prompt, answers, eligible=[False, True, False])
+    assert year.text == "1932" and year.mean_logprob < free.mean_logprob
+    assert year.allowed_mass == pytest.approx(free.allowed_mass)
