@@ -126,7 +126,9 @@ def main() -> int:
         if not args.skip_textbook:
             results["textbook"] = score(run_textbook(questions, tmp / "docs", tmp, generator, embedder))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "eval.json").write_text(json.dumps({"questions": str(args.questions), "limit": args.limit, **results},
+    # One file per question set, so that the workplace run does not overwrite the dev figures.
+    name = "eval.json" if args.questions.name == "dev.json" else f"eval-{args.questions.stem}.json"
+    (RESULTS / name).write_text(json.dumps({"questions": str(args.questions), "limit": args.limit, **results},
                                                   indent=1))
     keys = list(results["ours"])
     print("| metric | " + " | ".join(results) + " |")
