@@ -7,6 +7,7 @@ Any local HF model directory can replace it (`--llm DIR`); its chat template is 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import math
 import os
@@ -110,6 +111,10 @@ class LocalGenerator:
         self.stop_ids = sorted({self.tokenizer.eos_token_id, *newline[-1:]} - {None})
         # What ends an answer: the turn for a chat model, the line for a base model given few-shot lines.
         self.line_end = self.tokenizer.eos_token_id if self.chat or not newline else newline[-1]
+        forward = inspect.signature(self.model.base_model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
+        self._previous: list[int] = []  # the last prompt's tokens, to find the start prompts share
+        self._shared: tuple[list[int], Any] | None = None  # that start and its cache
 
     # -- prompts -----------------------------------------------------------------------
     def render(self, system: str, user: str) -> str:
@@ -207,48 +212,101 @@ class LocalGenerator:
         mass on the answers' first tokens.
 
         Greedy decoding commits to its first token; scoring whole candidate spans finds the span
-        the model prefers as a whole. The vocabulary projection (Gemma's vocabulary is 262k tokens)
-        is the cost here, so it runs once per distinct prefix: one pass over the prompt, then, on
-        copies of its cache, only the longest answer of each chain of answers that extend one
-        another ("1932", "1932 by the firm"): the shorter ones are read along its way. Only the
-        `keep` eligible answers whose first token the model likes best are scored; the others get -inf.
+        the model prefers as a whole. Only the `keep` eligible answers whose first token the model
+        likes best are scored; the others get -inf. Only the longest answer of each chain of answers
+        that extend one another ("1932", "1932 by the firm") is run: the shorter ones are read along
+        its way.
         """
-        import inspect
-        from collections import defaultdict
-
         import torch
 
         sequences = [self.tokenizer.encode(" " + a, add_special_tokens=False) for a in answers]
         ids = self._encode(prompt, max(len(s) for s in sequences) + 1)
-        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         totals = [-math.inf] * len(sequences)
         with torch.inference_mode():
-            head = self.model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
-            first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
-            prompt_cache = getattr(head, "cache", None) or head.past_key_values
+            last_logits, prompt_cache = self._prefill(ids)
+            first = torch.log_softmax(last_logits.float(), dim=-1)
             kept = sorted((i for i in range(len(sequences)) if eligible is None or eligible[i]),
                           key=lambda i: -float(first[sequences[i][0]]))[:keep]
             paths = _longest_chains([tuple(sequences[i]) for i in kept])
-            by_length = defaultdict(list)
-            for path in paths:
-                by_length[len(path)].append(path)
-            # logprobs[path][k] is the distribution after the path's first k+1 tokens.
-            logprobs: dict[tuple[int, ...], "torch.Tensor"] = {}
-            for length, members in by_length.items():
-                cache = copy.deepcopy(prompt_cache)
-                cache.batch_repeat_interleave(len(members))
-                mask = torch.ones((len(members), ids.shape[1] + length), dtype=torch.long)
-                logits = self.model(torch.tensor(members), attention_mask=mask, logits_to_keep=0,
-                                    **{cache_arg: cache}).logits
-                for row, path in enumerate(members):
-                    logprobs[path] = torch.log_softmax(logits[row].float(), dim=-1)
+            tables = dict(zip(paths, self._path_logprobs(prompt_cache, ids.shape[1], paths)))
             for i in kept:
                 seq = tuple(sequences[i])
-                table = logprobs[next(p for p in paths if p[:len(seq)] == seq)]
+                table = tables[next(p for p in paths if p[:len(seq)] == seq)]
                 totals[i] = float(first[seq[0]]) + sum(float(table[k - 1, seq[k]]) for k in range(1, len(seq))) \
                     + float(table[len(seq) - 1, self.line_end])
         starts = sorted({seq[0] for seq in sequences})
         return totals, float(first[starts].exp().sum())
+
+    def _prefill(self, ids):
+        """The logits after the prompt and its cache.
+
+        Prompts of one pipeline share their start (instruction and examples, ~130 of ~190 tokens
+        for the default model): once two prompts in a row share at least `_MIN_SHARED` tokens, that
+        start's cache is kept and only the rest of each later prompt is run.
+        """
+        import torch
+
+        tokens = ids[0].tolist()
+        if self._shared is None or not _starts_with(tokens, self._shared[0]):
+            length = _common_prefix(tokens, self._previous)
+            self._shared = None
+            if length >= _MIN_SHARED:
+                out = self._body(ids[:, :length], torch.ones((1, length), dtype=torch.long), None)
+                self._shared = (tokens[:length], _cache_of(out))
+        self._previous = tokens
+        shared = len(self._shared[0]) if self._shared else 0
+        cache = copy.deepcopy(self._shared[1]) if self._shared else None
+        out = self.model(ids[:, shared:], attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1,
+                         **({self._cache_arg: cache} if cache is not None else {}))
+        return out.logits[0, -1], _cache_of(out)
+
+    def _path_logprobs(self, prompt_cache, prompt_len: int, paths: list[tuple[int, ...]]) -> list:
+        """For each path, the log-probability tables after each of its tokens.
+
+        All paths run as one right-padded batch (padding after a path cannot change its causal
+        positions), and only real positions are projected onto the vocabulary: that projection
+        (262k tokens for Gemma) costs most, and each call re-reads its whole weight matrix.
+        """
+        import torch
+
+        width = max(len(p) for p in paths)
+        batch = torch.tensor([list(p) + [p[-1]] * (width - len(p)) for p in paths])
+        cache = copy.deepcopy(prompt_cache)
+        cache.batch_repeat_interleave(len(paths))
+        mask = torch.ones((len(paths), prompt_len + width), dtype=torch.long)
+        hidden = self._body(batch, mask, cache).last_hidden_state
+        rows = torch.cat([hidden[row, :len(path)] for row, path in enumerate(paths)])
+        logits = self.model.get_output_embeddings()(rows).float()
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return torch.split(torch.log_softmax(logits, dim=-1), [len(p) for p in paths])
+
+    def _body(self, ids, mask, cache):
+        """The decoder without its vocabulary projection."""
+        return self.model.base_model(ids, attention_mask=mask, use_cache=True,
+                                     **({self._cache_arg: cache} if cache is not None else {}))
+
+
+_MIN_SHARED = 32
+
+
+def _cache_of(output):
+    return getattr(output, "cache", None) or output.past_key_values
+
+
+def _starts_with(tokens: list[int], prefix: list[int]) -> bool:
+    return len(tokens) > len(prefix) and tokens[:len(prefix)] == prefix
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many tokens `a` and `b` share from the start, leaving `a` at least one of its own."""
+    length = 0
+    for x, y in zip(a[:-1], b):
+        if x != y:
+            break
+        length += 1
+    return length
 
 
 def _longest_chains(sequences: list[tuple[int, ...]]) -> list[tuple[int, ...]]:

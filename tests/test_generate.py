@@ -9,20 +9,45 @@ def test_only_the_longest_of_each_chain_of_prefixes_is_run():
     assert sorted(chains) == [(1, 2, 3), (1, 3), (4, 5)]
 
 
-def test_whole_span_scores_match_a_plain_forward_pass(generator):
+def _plain_scores(generator, prompt: str, answers: list[str]) -> list[float]:
+    """log P(answer, end of answer | prompt), one whole forward pass per answer and no cache."""
     import torch
 
-    prompt = "Context:\n[1] The Harbour Bridge was completed in 1932 by the firm Dorman Long.\nQuestion: When?\nAnswer:"
-    answers = ["1932", "1932 by the firm", "Dorman Long", "the firm Dorman Long"]
-    totals, _ = generator._score(prompt, answers)
     ids = generator._encode(prompt, 16)
-    for answer, total in zip(answers, totals):
+    scores = []
+    for answer in answers:
         tail = generator.tokenizer.encode(" " + answer, add_special_tokens=False) + [generator.line_end]
         full = torch.cat([ids, torch.tensor([tail])], dim=1)
         with torch.inference_mode():
             logprobs = torch.log_softmax(generator.model(full).logits[0].float(), dim=-1)
-        expected = sum(float(logprobs[ids.shape[1] - 1 + k, token]) for k, token in enumerate(tail))
-        assert total == pytest.approx(expected, abs=1e-3), answer
+        scores.append(sum(float(logprobs[ids.shape[1] - 1 + k, token]) for k, token in enumerate(tail)))
+    return scores
+
+
+def test_whole_span_scores_match_a_plain_forward_pass(generator):
+    prompt = "Context:\n[1] The Harbour Bridge was completed in 1932 by the firm Dorman Long.\nQuestion: When?\nAnswer:"
+    answers = ["1932", "1932 by the firm", "Dorman Long", "the firm Dorman Long"]
+    totals, _ = generator._score(prompt, answers)
+    assert totals == pytest.approx(_plain_scores(generator, prompt, answers), abs=1e-3)
+
+
+def test_questions_in_a_row_score_as_if_each_came_first(generator):
+    # The pipeline's prompts share their instruction and examples, whose cache is kept across
+    # questions: scores must not depend on what was asked before.
+    from rag.answer import _FEW_SHOT, _INSTRUCTION
+
+    start = f"{_INSTRUCTION}\n\n{_FEW_SHOT}Context:\n[1] "
+    asked = [("The ferry leaves Bergen at 7 am and reaches Stavanger at noon.", "When does the ferry leave?",
+              ["7 am", "Bergen at 7 am", "noon"]),
+             ("The Harbour Bridge was completed in 1932 by the firm Dorman Long.", "Who built the bridge?",
+              ["Dorman Long", "the firm Dorman Long", "1932"]),
+             ("Claims above 500 euros need a manager's signature.", "What needs a signature?",
+              ["Claims above 500 euros", "a manager's signature"])]
+    for sentence, question, answers in asked * 2:
+        prompt = f"{start}{sentence}\nQuestion: {question}\nAnswer:"
+        totals, _ = generator._score(prompt, answers)
+        assert totals == pytest.approx(_plain_scores(generator, prompt, answers), abs=1e-3), question
+    assert generator._shared is not None and len(generator._shared[0]) >= 100  # the start was reused
 
 
 def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(generator):
@@ -34,4 +59,4 @@ def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(gener
     # what a "what year" question may take: only the year
     year = generator.choose(prompt, answers, eligible=[False, True, False])
     assert year.text == "1932" and year.mean_logprob < free.mean_logprob
-    assert year.allowed_mass == pytest.approx(free.allowed_mass)
+    assert year.allowed_mass == pytest.approx(free.allowed_mass, rel=1e-4)  # fp32 rounding only
