@@ -23,7 +23,7 @@ from rag.encrypt import keyed_hash, seal
 from rag.errors import StoreProblem
 from rag.keys import Keyring, now_iso, open_keyring, read_keyring_doc
 from rag.settings import Settings
-from rag.store import ChromaStore, compact, make_client, open_store, state_dir_for
+from rag.store import ChromaStore, compact, make_client, open_store, scrub_vector_files, state_dir_for
 
 EMBED_BATCH = 256  # chunks gathered across files before one embedding call
 
@@ -218,6 +218,8 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
             manifest.save(state_dir, keyring)
         if deleted:
             compact(open_store(settings, embedder), settings)
+        elif todo:
+            scrub_vector_files(settings)
         AuditLog(state_dir, keyring).append(
             "ingest", "partial" if summary.failed else "ok",
             {"ingested": len(summary.ingested), "unchanged": len(summary.unchanged), "failed": len(summary.failed),

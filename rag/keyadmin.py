@@ -20,7 +20,7 @@ from rag.errors import UsageError
 from rag.keys import (Keyring, existing_kek, new_protector, now_iso, read_keyring_doc, unwrap,
                       write_keyring)
 from rag.settings import Settings
-from rag.store import open_store, state_dir_for
+from rag.store import open_store, scrub_vector_files, state_dir_for
 
 BATCH = 500
 
@@ -93,6 +93,7 @@ def _reseal_records(settings: Settings, keyring: Keyring, progress) -> int:
         stale = [(i, s, m, v) for i, s, m, v in store.scan(include_vectors=True)
                  if record_key_version(s) != keyring.current][:BATCH]
         if not stale:
+            scrub_vector_files(settings)  # this process held every record in clear
             return done
         ids = [i for i, _, _, _ in stale]
         sealed = [seal(keyring.record_key, keyring.current, store.name, i,

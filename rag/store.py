@@ -7,8 +7,11 @@ so keys never leave the client.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import shutil
 import sqlite3
+import struct
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,6 +26,15 @@ from rag.settings import APP, Settings
 
 STORE_FORMAT = 1
 COMPACTING_SUFFIX = "-compacting"
+# Chroma writes an HNSW index out at its whole capacity the first time, from uninitialised memory, and a
+# process that opens an index never written yet writes it out again from its own memory (chroma-core/chroma
+# #7688): a reader's heap holds decrypted passages. Persisting at every write leaves no index unwritten,
+# and `scrub_vector_files` zeroes what lies past the live elements.
+HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "sync_threshold": 1}}
+# header.bin of Chroma's hnswlib fork: version, offsetLevel0, max_elements, cur_element_count,
+# size_data_per_element, then fields not needed here.
+_HNSW_HEADER = struct.Struct("<IQQQQ")
+_HNSW_HEADER_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -171,7 +183,8 @@ def compact(store: ChromaStore, settings: Settings) -> None:
     spare = name + COMPACTING_SUFFIX
     if any(c.name == spare for c in client.list_collections()):
         client.delete_collection(spare)
-    fresh = client.create_collection(spare, metadata=store.info, embedding_function=None)
+    fresh = client.create_collection(spare, metadata=store.info, configuration=HNSW_CONFIGURATION,
+                                     embedding_function=None)
     copy = ChromaStore(client, fresh)
     batch: list = []
     for record in store.scan(include_vectors=True):
@@ -186,6 +199,35 @@ def compact(store: ChromaStore, settings: Settings) -> None:
     chroma_dir = Path(settings.store).expanduser() / "chroma"
     _vacuum(chroma_dir / "chroma.sqlite3")
     _remove_dropped_segments(chroma_dir)
+    scrub_vector_files(settings)
+
+
+def scrub_vector_files(settings: Settings) -> None:
+    """Zero every byte of the HNSW files past their live elements (see HNSW_CONFIGURATION): what lies
+    there is whatever this process had in memory, plaintext included. Call it once a writer is done, under
+    the ingest lock: Chroma writes these files only when records change."""
+    if settings.store_is_url:
+        return  # a server's own memory only ever held ciphertext, vectors and keyed hashes
+    for header in (Path(settings.store).expanduser() / "chroma").glob("*/header.bin"):
+        raw = header.read_bytes()
+        version, _, _, live, per_element = _HNSW_HEADER.unpack_from(raw) if len(raw) >= _HNSW_HEADER.size else (0,) * 5
+        if version != 1 or len(raw) != _HNSW_HEADER_SIZE:
+            logging.getLogger("rag").warning("%s: unknown HNSW header format; its unused space was not zeroed",
+                                             header.parent)
+            continue
+        _zero_from(header.with_name("data_level0.bin"), live * per_element)
+        _zero_from(header.with_name("length.bin"), live * 4)  # one float norm per element
+
+
+def _zero_from(path: Path, offset: int) -> None:
+    size = path.stat().st_size if path.exists() else 0
+    if size <= offset:
+        return
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(bytes(size - offset))
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _vacuum(database: Path, attempts: int = 50) -> None:
@@ -245,6 +287,14 @@ def _copy_records(target: ChromaStore, records: list) -> None:
                       [r[1] for r in group], [r[2]["src"] for r in group], version)
 
 
+def _persist_every_write(collection) -> None:
+    """Stores made before HNSW_CONFIGURATION: the setting holds from the next process that opens them."""
+    wanted = HNSW_CONFIGURATION["hnsw"]["sync_threshold"]
+    current = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+    if current.get("sync_threshold", wanted) != wanted:
+        collection.modify(configuration={"hnsw": {"sync_threshold": wanted}})
+
+
 def open_store(settings: Settings, embedder=None, create: bool = False) -> ChromaStore:
     """Open (or on `create`, make) the collection; refuse one built by a different embedder."""
     client = make_client(settings, create)
@@ -255,7 +305,8 @@ def open_store(settings: Settings, embedder=None, create: bool = False) -> Chrom
         metadata = {"format": STORE_FORMAT, "embedder": embedder.name, "dim": embedder.dim,
                     "fingerprint": embedder.fingerprint, "hnsw:space": "cosine"}
         collection = client.get_or_create_collection(settings.collection, metadata=metadata,
-                                                      embedding_function=None)
+                                                      configuration=HNSW_CONFIGURATION, embedding_function=None)
+        _persist_every_write(collection)
     else:
         _adopt_interrupted_compaction(client, settings.collection)
         try:

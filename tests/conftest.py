@@ -91,6 +91,11 @@ def store_bytes(store: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(Path(store).rglob("*")) if p.is_file())
 
 
+def files_holding(store: Path, needle: bytes) -> list[str]:
+    """Which files under the store hold these bytes: what a failed "really gone" check must say."""
+    return [str(p.relative_to(store)) for p in sorted(Path(store).rglob("*")) if p.is_file() and needle in p.read_bytes()]
+
+
 def copy_docs(target: Path) -> Path:
     shutil.copytree(DEMO_DOCS, target)
     return target

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import CANARIES, copy_docs, network_namespace_available, run_cli, store_bytes
+from conftest import CANARIES, copy_docs, files_holding, network_namespace_available, run_cli, store_bytes
 
 
 def _summary_line(out: str) -> str:
@@ -42,10 +42,33 @@ def test_ingest_leaves_no_readable_byte_even_after_reingest_and_prune(isolated):
     for phrase in CANARIES:
         assert phrase.encode() not in blob
     for record_id, sealed, vector in doomed:  # really gone: no ciphertext, id or vector of the file
-        assert sealed[:48].encode() not in blob and record_id.encode() not in blob
-        assert vector[:8].tobytes() not in blob
+        for needle in (sealed[:48].encode(), record_id.encode(), vector[:8].tobytes()):
+            assert needle not in blob, f"a pruned record's bytes are still in {files_holding(store, needle)}"
     # Only the live collection's vector folder is left: a dropped one would hold the pruned vectors.
     assert len([p for p in (store / "chroma").iterdir() if p.is_dir()]) == 1
+
+
+def test_vector_files_hold_nothing_past_their_records_and_readers_leave_them_alone(isolated):
+    """Chroma writes an HNSW index's unused capacity from uninitialised memory (chroma-core/chroma#7688):
+    past the live elements only zeros may be left, and asking must not write the files again."""
+    import struct
+
+    docs = copy_docs(isolated / "docs")
+    assert run_cli("-m", "ingest", str(docs)).returncode == 0
+    claims = docs / "procedures" / "claims-procedure.txt"
+    claims.write_text(claims.read_text() + "\nFrom 2027, claims above 500 EUR need a second approver.\n")
+    assert run_cli("-m", "ingest", str(docs)).returncode == 0  # a changed file: stale records go, compaction
+    headers = list((isolated / "store" / "chroma").glob("*/header.bin"))
+    assert len(headers) == 1
+    _, _, _, live, per_element = struct.unpack_from("<IQQQQ", headers[0].read_bytes())
+    assert live >= 10  # the records are in the index itself, not only in Chroma's log
+    folder = headers[0].parent
+    assert not (folder / "data_level0.bin").read_bytes()[live * per_element:].strip(b"\0")
+    assert not (folder / "length.bin").read_bytes()[live * 4:].strip(b"\0")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    asked = run_cli("-m", "rag.ask", "Which claims need a second approver?", "--json")
+    assert asked.returncode == 0, asked.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def _records_of(isolated, source: str) -> list[tuple[str, str, np.ndarray]]:
