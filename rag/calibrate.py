@@ -112,7 +112,10 @@ def fit(samples: list[Sample], budget: float = FALSE_ABSTENTION_BUDGET, fitted_o
 
     names = list(CALIBRATED_FEATURES)
     decided = [s for s in samples if s.gated]
-    x = np.array([[s.features.get(n, 0.0) for n in names] for s in decided], dtype=float).reshape(-1, len(names))
+    neutral = {n: float(np.mean(values)) if values else 0.0
+               for n in names for values in [[s.features[n] for s in decided if n in s.features]]}
+    x = np.array([[s.features.get(n, neutral[n]) for n in names] for s in decided],
+                 dtype=float).reshape(-1, len(names))
     y = np.array([float(s.answerable) for s in decided])
     weights, bias = _logistic(x, y)
     p = 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
@@ -128,7 +131,7 @@ def fit(samples: list[Sample], budget: float = FALSE_ABSTENTION_BUDGET, fitted_o
     report = {"questions": len(samples), "answerable": int(labels.sum()),
               "abstention_recall": float(abstain[~labels].mean()) if (~labels).any() else 0.0,
               "false_abstention": float(abstain[labels].mean()) if labels.any() else 0.0}
-    return Calibration(dict(zip(names, map(float, weights))), float(bias), threshold, fitted_on, report)
+    return Calibration(dict(zip(names, map(float, weights))), float(bias), threshold, fitted_on, report, neutral)
 
 
 def _logistic(x, y, l2: float = 1.0, steps: int = 50):

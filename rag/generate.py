@@ -206,6 +206,10 @@ class LocalGenerator:
         tokens = len(self.tokenizer.encode(" " + answers[best], add_special_tokens=False)) + 1
         return Extraction(answers[best], totals[best] / tokens, first)
 
+    def score(self, prompt: str, answers: Sequence[str]) -> list[float]:
+        """log P(answer, then the end of the answer | prompt) for each answer."""
+        return self._score(prompt, answers)[0]
+
     def _score(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None,
                keep: int = 24) -> tuple[list[float], float]:
         """log P(answer, then the end of the answer | prompt) for each answer, and the probability

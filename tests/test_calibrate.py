@@ -89,6 +89,17 @@ def test_answerable_questions_the_gates_refuse_count_against_the_budget():
     assert calibration.report["abstention_recall"] > 0.3
 
 
+def test_a_feature_the_generator_cannot_give_counts_at_its_fitted_mean():
+    """A server cannot score "unknown" against the span: its questions are judged as if that look were average."""
+    calibration = fit(_samples(400), budget=0.1)
+    features = _samples(2, seed=3)[0].features
+    without = {k: v for k, v in features.items() if k != "unknown_margin"}
+    average = {**features, "unknown_margin": calibration.neutral["unknown_margin"]}
+    assert abs(calibration.neutral["unknown_margin"] - 0.5) < 0.05
+    assert calibration.probability(without) == calibration.probability(average)
+    assert Calibration.from_dict(calibration.to_dict()).neutral == calibration.neutral
+
+
 def test_store_calibration_round_trips_and_refuses_a_changed_file(tmp_path):
     keyring = Keyring.new()
     calibration = Calibration({"top_score": 2.0}, -1.0, 0.4, "mine", {"questions": 30})
