@@ -9,6 +9,16 @@ def test_only_the_longest_of_each_chain_of_prefixes_is_run():
     assert sorted(chains) == [(1, 2, 3), (1, 3), (4, 5)]
 
 
+@pytest.fixture(scope="module")
+def exact_generator():
+    """The default model in fp32 whatever the CPU: bf16 rounds a batched or cached pass differently from a
+    plain one (up to 0.3 in log-probability), which would hide whether the two compute the same thing."""
+    from rag.generate import load_generator
+    from rag.settings import Settings
+
+    return load_generator("default", Settings.from_env().cache_dir, precision="fp32")
+
+
 def _plain_scores(generator, prompt: str, answers: list[str]) -> list[float]:
     """log P(answer, end of answer | prompt), one whole forward pass per answer and no cache."""
     import torch
@@ -24,14 +34,14 @@ def _plain_scores(generator, prompt: str, answers: list[str]) -> list[float]:
     return scores
 
 
-def test_whole_span_scores_match_a_plain_forward_pass(generator):
+def test_whole_span_scores_match_a_plain_forward_pass(exact_generator):
     prompt = "Context:\n[1] The Harbour Bridge was completed in 1932 by the firm Dorman Long.\nQuestion: When?\nAnswer:"
     answers = ["1932", "1932 by the firm", "Dorman Long", "the firm Dorman Long"]
-    totals, _ = generator._score(prompt, answers)
-    assert totals == pytest.approx(_plain_scores(generator, prompt, answers), abs=1e-3)
+    totals, _ = exact_generator._score(prompt, answers)
+    assert totals == pytest.approx(_plain_scores(exact_generator, prompt, answers), abs=1e-3)
 
 
-def test_questions_in_a_row_score_as_if_each_came_first(generator):
+def test_questions_in_a_row_score_as_if_each_came_first(exact_generator):
     # The pipeline's prompts share their instruction and examples, whose cache is kept across
     # questions: scores must not depend on what was asked before.
     from rag.answer import _FEW_SHOT, _INSTRUCTION
@@ -45,19 +55,19 @@ def test_questions_in_a_row_score_as_if_each_came_first(generator):
               ["Claims above 500 euros", "a manager's signature"])]
     for sentence, question, answers in asked * 2:
         prompt = f"{start}{sentence}\nQuestion: {question}\nAnswer:"
-        totals, _ = generator._score(prompt, answers)
-        assert totals == pytest.approx(_plain_scores(generator, prompt, answers), abs=1e-3), question
-    assert generator._shared is not None and len(generator._shared[0]) >= 100  # the start was reused
+        totals, _ = exact_generator._score(prompt, answers)
+        assert totals == pytest.approx(_plain_scores(exact_generator, prompt, answers), abs=1e-3), question
+    assert exact_generator._shared is not None and len(exact_generator._shared[0]) >= 100  # the start was reused
 
 
-def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(generator):
+def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(exact_generator):
     prompt = ("Context:\n[1] The Harbour Bridge was completed in 1932 by the firm Dorman Long.\n"
               "Question: Which firm built the Harbour Bridge?\nAnswer:")
     answers = ["Dorman Long", "1932", "the firm Dorman Long"]
-    free = generator.choose(prompt, answers)
+    free = exact_generator.choose(prompt, answers)
     assert "Dorman Long" in free.text
     # what a "what year" question may take: only the year
-    year = generator.choose(prompt, answers, eligible=[False, True, False])
+    year = exact_generator.choose(prompt, answers, eligible=[False, True, False])
     assert year.text == "1932" and year.mean_logprob < free.mean_logprob
     assert year.allowed_mass == pytest.approx(free.allowed_mass, rel=1e-4)  # fp32 rounding only
 
