@@ -34,7 +34,7 @@ def main() -> int:
         data = json.loads(CACHE.read_text())
         gated = data.get("gated", [True] * len(data["rows"]))
         samples = [Sample(f, bool(label), "", g) for f, label, g in zip(data["rows"], data["labels"], gated)]
-        return write(samples, data["correct"], args.out)
+        return write(samples, data["correct"], data.get("models", {}), args.out)
     if not (squad.SHARED / "train.json").exists():
         print(f"skipped: {squad.SHARED}/train.json not found")
         return 0
@@ -52,15 +52,17 @@ def main() -> int:
         pipeline = AskPipeline(assistant.retriever, assistant.generator, k=settings.k,
                                calibration=Calibration({}, 0.0, 0.0))
         samples = collect(pipeline, [LabelledQuestion(q.text, q.answers) for q in questions])
+        models = assistant.model_names
     correct = [squad.f1(s.span, q.answers) for s, q in zip(samples, questions)]
     CACHE.parent.mkdir(exist_ok=True)
     CACHE.write_text(json.dumps({"rows": [s.features for s in samples], "labels": [int(s.answerable) for s in samples],
-                                 "gated": [s.gated for s in samples], "correct": correct}))
-    return write(samples, correct, args.out)
+                                 "gated": [s.gated for s in samples], "correct": correct, "models": models}))
+    return write(samples, correct, models, args.out)
 
 
-def write(samples: list[Sample], correct: list[float], out: Path) -> int:
+def write(samples: list[Sample], correct: list[float], models: dict[str, str], out: Path) -> int:
     calibration = fit(samples, fitted_on=FITTED_ON)
+    calibration.models = models  # the assistant warns when it runs other models with this fit
     answered = [c for c, s in zip(correct, samples) if s.answerable]
     calibration.report["span_f1_answerable"] = sum(answered) / len(answered) if answered else 0.0
     out.write_text(json.dumps(calibration.to_dict(), indent=1) + "\n")

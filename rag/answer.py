@@ -124,6 +124,7 @@ class Calibration:
     fitted_on: str = ""
     report: dict = field(default_factory=dict)
     neutral: dict[str, float] = field(default_factory=dict)  # a feature's mean in the fit: used when it is missing
+    models: dict[str, str] = field(default_factory=dict)  # the embedder and generator it was fitted with
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
@@ -132,11 +133,11 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict) -> "Calibration":
         return cls(data["weights"], data["bias"], data["threshold"], data.get("fitted_on", ""),
-                   data.get("report", {}), data.get("neutral", {}))
+                   data.get("report", {}), data.get("neutral", {}), data.get("models", {}))
 
     def to_dict(self) -> dict:
         return {"weights": self.weights, "bias": self.bias, "threshold": self.threshold,
-                "fitted_on": self.fitted_on, "report": self.report, "neutral": self.neutral}
+                "fitted_on": self.fitted_on, "report": self.report, "neutral": self.neutral, "models": self.models}
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(w * features.get(name, self.neutral.get(name, 0.0)) for name, w in self.weights.items())

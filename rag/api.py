@@ -86,7 +86,18 @@ class Assistant:
         """The store's own fit (`python -m rag.calibrate`) if there is one, else the packaged one."""
         from rag.calibrate import load_for_store
 
-        return load_for_store(state_dir_for(self.settings), self.keyring, self.model_names) or Calibration.load()
+        own = load_for_store(state_dir_for(self.settings), self.keyring, self.model_names)
+        if own:
+            return own
+        packaged = Calibration.load()
+        changed = {role: name for role, name in self.model_names.items() if packaged.models.get(role) != name}
+        if packaged.models and changed:
+            # Another model's scores sit elsewhere: the packaged threshold could answer far too much or too little.
+            warnings.warn(f"the packaged abstention threshold was fitted with "
+                          f"{', '.join(str(packaged.models.get(role)) for role in changed)}, not "
+                          f"{', '.join(changed.values())}: fit one for this store with python -m rag.calibrate "
+                          "QUESTIONS", stacklevel=2)
+        return packaged
 
     @property
     def pipeline(self) -> AskPipeline:

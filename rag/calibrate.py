@@ -159,8 +159,8 @@ def _mac(keyring, body: dict) -> str:
     return hmac.new(keyring.derive("calibration"), canonical, hashlib.sha256).hexdigest()
 
 
-def save_for_store(calibration: Calibration, state_dir: Path, keyring, models: dict[str, str]) -> Path:
-    body = {"format": FORMAT_VERSION, "models": models, **calibration.to_dict()}
+def save_for_store(calibration: Calibration, state_dir: Path, keyring) -> Path:
+    body = {"format": FORMAT_VERSION, **calibration.to_dict()}
     path = Path(state_dir) / STORE_CALIBRATION
     atomic_write(path, (json.dumps({**body, "mac": _mac(keyring, body)}, indent=1) + "\n").encode())
     return path
@@ -216,7 +216,8 @@ def run_calibrate(settings, questions_file: Path, budget: float = FALSE_ABSTENTI
 
         samples = collect(pipeline, questions, progress)
         calibration = fit(samples, budget, fitted_on=f"{Path(questions_file).name}: {len(samples)} labelled questions")
-        path = save_for_store(calibration, state_dir_for(settings), assistant.keyring, assistant.model_names)
+        calibration.models = assistant.model_names
+        path = save_for_store(calibration, state_dir_for(settings), assistant.keyring)
         assistant.audit.append("calibrate", "fitted", {"questions": len(samples), **calibration.report})
     print(f"saved {path}: on these questions it abstains on {calibration.report['abstention_recall']:.0%} of the "
           f"unanswered and {calibration.report['false_abstention']:.0%} of the answered ones")

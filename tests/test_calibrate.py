@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import warnings
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -102,8 +104,8 @@ def test_a_feature_the_generator_cannot_give_counts_at_its_fitted_mean():
 
 def test_store_calibration_round_trips_and_refuses_a_changed_file(tmp_path):
     keyring = Keyring.new()
-    calibration = Calibration({"top_score": 2.0}, -1.0, 0.4, "mine", {"questions": 30})
-    save_for_store(calibration, tmp_path, keyring, MODELS)
+    calibration = Calibration({"top_score": 2.0}, -1.0, 0.4, "mine", {"questions": 30}, models=MODELS)
+    save_for_store(calibration, tmp_path, keyring)
     assert load_for_store(tmp_path, keyring, MODELS) == calibration
 
     path = tmp_path / STORE_CALIBRATION
@@ -115,20 +117,34 @@ def test_store_calibration_round_trips_and_refuses_a_changed_file(tmp_path):
 
 
 def test_another_stores_key_does_not_vouch_for_the_file(tmp_path):
-    save_for_store(Calibration({}, 0.0, 0.5), tmp_path, Keyring.new(), MODELS)
+    save_for_store(Calibration({}, 0.0, 0.5, models=MODELS), tmp_path, Keyring.new())
     with pytest.raises(IntegrityError):
         load_for_store(tmp_path, Keyring.new(), MODELS)
 
 
 def test_a_fit_for_other_models_warns(tmp_path):
     keyring = Keyring.new()
-    save_for_store(Calibration({}, 0.0, 0.5), tmp_path, keyring, MODELS)
+    save_for_store(Calibration({}, 0.0, 0.5, models=MODELS), tmp_path, keyring)
     with pytest.warns(UserWarning, match="refit"):
         load_for_store(tmp_path, keyring, {**MODELS, "llm": "bigger-model"})
 
 
 def test_no_store_calibration_means_the_packaged_one(tmp_path):
     assert load_for_store(tmp_path, Keyring.new(), MODELS) is None
+
+
+def test_the_packaged_fit_is_for_the_default_models_and_another_model_is_told_to_fit_its_own(assistant, demo_store):
+    """A stronger --llm scores evidence on its own scale, so the packaged threshold could let it answer
+    far too much or too little: the user is told how to fit one, once per assistant."""
+    from rag.api import Assistant
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert assistant.calibration == Calibration.load()
+    other = Assistant(demo_store, assistant.keyring, assistant.store, assistant.embedder,
+                      SimpleNamespace(name="bigger-model"))
+    with pytest.warns(UserWarning, match="not bigger-model: fit one for this store with python -m rag.calibrate"):
+        assert other.calibration == Calibration.load()
 
 
 def test_calibrating_a_store_changes_what_its_answers_are_judged_by(tmp_path, demo_store, capsys):
