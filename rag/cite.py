@@ -9,7 +9,9 @@ from dataclasses import dataclass
 # or at a blank line / line break that starts a list item or heading.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+[.)]\s))")
 _FRAGMENT = re.compile(r"(^|\s)(\d{1,3}|[A-Za-z]|e\.g|i\.e|etc|vs|Dr|Mr|Mrs|Ms|No|Fig|Sec|approx)\.$")
-_HEADING_MAX = 48
+# A heading is a line clearly shorter than the text's usual line (PDF body lines wrap near the page width),
+# never less than _HEADING_MIN (narrow columns) and never more than _HEADING_CAP characters.
+_HEADING_MIN, _HEADING_SHARE, _HEADING_CAP = 48, 0.7, 80
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset("""a an the of to in on at for from by with and or but is are was were be been being do does did
 what which who whom whose when where why how that this these those it its as into than then there their they them he
@@ -29,11 +31,15 @@ def _boundaries(text: str) -> list[tuple[int, int]]:
     """(end of one sentence, start of the next): sentence punctuation, blank lines, list items,
     and the line break after a heading (a short line without closing punctuation)."""
     cuts = [(m.start(), m.end()) for m in _SENTENCE_END.finditer(text)]
+    lines = text.split("\n")
+    lengths = sorted(len(line.strip()) for line in lines if line.strip())
+    typical = lengths[len(lengths) // 2] if lengths else 0
+    heading_max = max(_HEADING_MIN, min(_HEADING_CAP, int(_HEADING_SHARE * typical)))
     position = 0
-    for line in text.split("\n")[:-1]:
+    for line in lines[:-1]:
         end = position + len(line)
         stripped = line.strip()
-        if stripped and len(stripped) <= _HEADING_MAX and stripped[-1] not in ".,;:!?-" \
+        if stripped and len(stripped) <= heading_max and stripped[-1] not in ".,;:!?-" \
                 and text[end + 1:end + 2].isupper():
             cuts.append((end, end + 1))
         position = end + 1

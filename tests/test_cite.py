@@ -26,6 +26,23 @@ def test_numbered_list_item_stays_whole():
     assert "2. Second step is to pay." in out
 
 
+def test_a_title_line_is_not_glued_to_the_first_sentence_but_a_wrapped_line_stays_whole():
+    # As pypdf gives a page: body lines wrap near the page width, the title is clearly shorter.
+    page = ("Halvorsen Maritime Insurance - IT Security Policy\n"
+            "Document owner: Chief Information Security Officer (CISO), Henrik Lunde. Version 4.0, effective\n"
+            "1 February 2026. Classification: Internal. This policy sets out the minimum security requirements\n"
+            "for all information systems, devices and data of Halvorsen Maritime Insurance (HMI). It applies to\n"
+            "all employees.")
+    assert texts(page)[:2] == ["Halvorsen Maritime Insurance - IT Security Policy",
+                               "Document owner: Chief Information Security Officer (CISO), Henrik Lunde."]
+    assert "Version 4.0, effective\n1 February 2026." in texts(page)
+    # In a narrow column every line is about as long: a line that wraps before a name is no heading there.
+    column = ("The canteen on the second floor serves a lunch made by\n"
+              "Nordlys Kitchen from noon until 2 pm on every weekday,\n"
+              "and on Saturdays it serves breakfast from 8 to 10 am.")
+    assert texts(column) == [column]
+
+
 def test_quote_found_across_line_break_is_verbatim():
     passage = ("The contract starts in May. Notice must be given\nwithin 28 days of the invoice. "
                "Other terms apply.")
