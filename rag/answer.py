@@ -68,12 +68,15 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0  # calibrated probability that the question is answered by the evidence
     reason: str = ""  # why it abstained
+    read_as: dict[str, str] = field(default_factory=dict)  # acronyms read as the documents spell them out
 
     def to_dict(self) -> dict:
         data = asdict(self)
         if not self.abstained:
             data.pop("nearest")
             data.pop("reason")
+        if not self.read_as:
+            data.pop("read_as")
         return data
 
     def to_json(self) -> str:
@@ -81,6 +84,8 @@ class Answer:
 
     def render_text(self) -> str:
         lines = [self.answer]
+        lines += [f"(Read {acronym} as \"{long_form}\", as your documents spell it out.)"
+                  for acronym, long_form in self.read_as.items()]
         if self.citations:
             lines.append("Sources:")
             # JSON keeps the quote verbatim; on screen a PDF's own line breaks would only break it up.
@@ -148,8 +153,10 @@ class Calibration:
 class Draft:
     """Everything between retrieval and the final answer; also what calibration learns from."""
 
-    question: str
+    question: str  # as the pipeline reads it (acronyms spelled out)
     passages: list[Passage]
+    asked: str = ""  # as the user asked it, when that differs
+    read_as: dict[str, str] = field(default_factory=dict)
     span: str = ""
     passage: Passage | None = None
     quote: str = ""
@@ -188,8 +195,10 @@ class AskPipeline:
     # -- stages ------------------------------------------------------------------------
     def retrieve(self, question: str) -> Draft:
         started = time.perf_counter()
-        passages = self.retriever.search(question, self.k)
-        return Draft(question, passages, timings={"retrieve_ms": (time.perf_counter() - started) * 1000})
+        interpreted, read_as = self.retriever.interpret(question)
+        passages = self.retriever.search(interpreted, self.k, phrases=list(read_as.values()))
+        return Draft(interpreted, passages, asked=question if read_as else "", read_as=read_as,
+                     timings={"retrieve_ms": (time.perf_counter() - started) * 1000})
 
     def prompt(self, question: str, evidence: list[str], unknown_allowed: bool = False) -> str:
         context = "\n".join(f"[{i}] {text}" for i, text in enumerate(evidence, start=1))
@@ -255,16 +264,18 @@ class AskPipeline:
         timings = dict(draft.timings)
         timings["total_ms"] = timings.get("retrieve_ms", 0.0) + timings.get("generate_ms", 0.0)
         confidence = self.calibration.probability(draft.features) if draft.features else 0.0
+        question = draft.asked or draft.question
         reason = gate_failure(draft) if draft.passages else "no passage was found"
         if reason is None and confidence < self.calibration.threshold:
             reason = f"the evidence is too weak (confidence {confidence:.2f}, needs {self.calibration.threshold:.2f})"
         if reason:
             nearest = [{"source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4)}
                        for p in sorted(draft.passages[:3], key=lambda p: -p.score)]
-            return Answer(draft.question, ABSTAIN_TEXT, True, [], nearest, timings, confidence, reason)
+            return Answer(question, ABSTAIN_TEXT, True, [], nearest, timings, confidence, reason, draft.read_as)
         p = draft.passage
         citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4))
-        return Answer(draft.question, f"{draft.span} [1]", False, [citation], [], timings, confidence)
+        return Answer(question, f"{draft.span} [1]", False, [citation], [], timings, confidence,
+                      read_as=draft.read_as)
 
     # -- composition -------------------------------------------------------------------
     @property

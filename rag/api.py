@@ -123,7 +123,8 @@ class Assistant:
 
     def search(self, query: str, k: int | None = None) -> list[Passage]:
         """The decrypted passages closest to `query`, best first, with their scores."""
-        return self.retriever.search(_checked(query), k or self.settings.k)
+        interpreted, read_as = self.retriever.interpret(_checked(query))
+        return self.retriever.search(interpreted, k or self.settings.k, phrases=list(read_as.values()))
 
     def documents(self) -> list[DocumentInfo]:
         """Every ingested source, decrypted from the manifest."""

@@ -5,6 +5,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from rag.acronyms import defined_in
+
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace,
 # or at a blank line / line break that starts a list item or heading.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+[.)]\s))")
@@ -137,6 +139,8 @@ def coverage(question: str, text: str) -> float:
     if not wanted:
         return 0.0
     have = set(content_words(text))
+    have |= {acronym.lower() for acronym, long_form in defined_in(question).items()
+             if normalise(long_form) in normalise(text)}
     return len(wanted & have) / len(wanted)
 
 
@@ -203,7 +207,8 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
     the model's score.
     """
     found = set(re.findall(r"[\w'-]+", normalise(" ".join(passages))))
-    missing = [w for w in _specifics(question) if not _mentioned(w, found)]
+    spelled_out = defined_in(question)  # "CEO (Chief Executive Officer)": its long form's words stand for it
+    missing = [w for w in _specifics(question) if w not in spelled_out and not _mentioned(w, found)]
     if missing:
         return f"the passages found do not mention {', '.join(repr(w) for w in missing)}"
     asked, said = _tokens(question), _tokens(sentence)

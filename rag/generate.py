@@ -7,6 +7,7 @@ Any local HF model directory can replace it (`--llm DIR`); its chat template is 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import math
@@ -54,8 +55,12 @@ def default_llm_dir(cache_dir: Path) -> Path:
 def _convert_gguf(gemma, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import transformers.modeling_gguf_pytorch_utils as gguf_loader
+
     quiet_transformers()
-    os.environ["TQDM_DISABLE"] = "1"  # the de-quantisation bar bypasses transformers' own switch
+    # The de-quantisation bar bypasses transformers' own switch, and TQDM_DISABLE is read when tqdm is
+    # first imported (by then long ago), so the loader's own tqdm is told to stay quiet.
+    gguf_loader.tqdm = functools.partial(gguf_loader.tqdm, disable=True)
     gguf_dir = out_dir / "gguf"
     gguf_path = gemma.assemble(gguf_dir / gemma.MODEL_NAME)
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_path.name)

@@ -15,11 +15,14 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
+from rag.acronyms import AcronymIndex
 from rag.encrypt import unseal
 from rag.keys import Keyring
 from rag.store import ChromaStore
 
 COUNT_INTERVAL_S = 2.0
+PLAUSIBLE_SOURCES_K = 4  # an acronym's long form must come from the documents of this many first passages
+HOLDING_CANDIDATES = 200
 RRF_K = 5  # chosen on SQuAD train (hit@3 0.907 at the usual 60, 0.928 at 5): trusts the top ranks of each retriever
 
 
@@ -78,6 +81,7 @@ class Retriever:
         self.store, self.keyring, self.embedder = store, keyring, embedder
         self.lexical_enabled = lexical
         self._lexical: LexicalIndex | None = None
+        self._acronyms = AcronymIndex([])
         self._passages: dict[str, Passage] = {}
         self._count = -1
         self._counted_at = -math.inf
@@ -103,14 +107,36 @@ class Retriever:
             return
         self._passages = {i: self.open_record(i, s) for i, s, _, _ in self.store.scan()}
         self._lexical = LexicalIndex(self._passages) if self._passages else None
+        self._acronyms = AcronymIndex(p.text for p in self._passages.values())
         self._count = count
 
-    def search(self, query: str, k: int, candidates: int = 20) -> list[Passage]:
+    def interpret(self, question: str) -> tuple[str, dict[str, str]]:
+        """The question with its acronyms spelled out as the store's documents spell them, and what
+        was read how (see `rag.acronyms`). Needs the in-memory index: without it, the question as asked."""
+        if not self.lexical_enabled:
+            return question, {}
+        self._refresh_lexical()
+        sources: set[str] = set()
+
+        def plausible(long_form: str) -> bool:
+            # A long form that merely shares the initials lives in documents about something else ("IP" in
+            # a question on complexity classes, "Iberian Peninsula" in a history text): it must come from a
+            # document that the question as asked already draws one of its first passages from.
+            if not sources:
+                sources.update(p.source for p in self.search(question, PLAUSIBLE_SOURCES_K))
+            return any(self._passages[i].source in sources for i in self._holding([long_form], {}))
+
+        return self._acronyms.interpret(question, plausible)
+
+    def search(self, query: str, k: int, candidates: int = 20, phrases: Sequence[str] = ()) -> list[Passage]:
         vector = self.embedder.encode([query])[0]
-        return self.search_vector(query, vector, k, candidates)
+        return self.search_vector(query, vector, k, candidates, phrases)
 
     def search_vector(self, query: str, vector: np.ndarray, k: int, candidates: int = 20,
-                      _retried: bool = False) -> list[Passage]:
+                      phrases: Sequence[str] = (), _retried: bool = False) -> list[Passage]:
+        """`phrases` (an acronym's long form) rank the passages that hold one of them verbatim as a
+        third list in the fusion: a handbook's one mention of "the Chief Executive Officer" at the end
+        of a chunk about training budgets is close to "Who is the CEO?" for neither retriever."""
         dense = self.store.query(vector, max(k, candidates))
         cosine = {h.id: h.score for h in dense}
         fused = {h.id: 1.0 / (RRF_K + rank) for rank, h in enumerate(dense, start=1)}
@@ -121,6 +147,9 @@ class Retriever:
                 for rank, (record_id, score) in enumerate(self._lexical.search(query, max(k, candidates)), start=1):
                     bm25[record_id] = score
                     fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
+                holding = self._holding(phrases, bm25)[:max(k, candidates)]
+                for rank, record_id in enumerate(holding, start=1):
+                    fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
         shortlist = sorted(fused, key=fused.get, reverse=True)[:max(2 * k, k + 4)]
         missing_cosine = [i for i in shortlist if i not in cosine]
         if missing_cosine:  # lexical-only hits: score them densely too, so scores are comparable
@@ -128,7 +157,7 @@ class Retriever:
             if not _retried and any(i not in cosine for i in missing_cosine):
                 # The index still holds chunks the store has deleted: never serve their old text.
                 self._refresh_lexical(force=True)
-                return self.search_vector(query, vector, k, candidates, _retried=True)
+                return self.search_vector(query, vector, k, candidates, phrases, _retried=True)
         # Ties in fused rank (one retriever's first against the other's first) go to the closer meaning.
         best = sorted(shortlist, key=lambda i: (fused[i], cosine.get(i, 0.0)), reverse=True)[:k]
         sealed = {h.id: h.sealed for h in dense}
@@ -141,6 +170,16 @@ class Retriever:
             # A copy: the cached passage is shared, its scores belong to this query only.
             passages.append(replace(passage, score=cosine.get(record_id, 0.0), lexical=bm25.get(record_id, 0.0)))
         return passages
+
+    def _holding(self, phrases: Sequence[str], bm25: dict[str, float]) -> list[str]:
+        """Passages holding one of `phrases` verbatim (line breaks and case aside), best BM25 first."""
+        wanted = [" ".join(p.lower().split()) for p in phrases]
+        if not wanted or not self._lexical:
+            return []
+        # BM25 narrows a large store down to the passages with the phrases' words; then the verbatim check.
+        found = {i for phrase in phrases for i, _ in self._lexical.search(phrase, HOLDING_CANDIDATES)}
+        holding = [i for i in found if any(w in " ".join(self._passages[i].text.lower().split()) for w in wanted)]
+        return sorted(holding, key=lambda i: -bm25.get(i, 0.0))
 
     def _cosines(self, ids: list[str], vector: np.ndarray) -> dict[str, float]:
         return {i: float(np.dot(v, vector)) for i, v in self.store.vectors(ids).items()}
@@ -155,4 +194,5 @@ class EncryptedStoreRetriever(BaseRetriever):
     model_config = {"arbitrary_types_allowed": True}
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [p.to_document() for p in self.retriever.search(query, self.k)]
+        interpreted, read_as = self.retriever.interpret(query)
+        return [p.to_document() for p in self.retriever.search(interpreted, self.k, phrases=list(read_as.values()))]

@@ -50,6 +50,19 @@ def test_an_abstention_says_why(assistant):
     assert "Why: the passages found do not mention '2031'." in answer.render_text()
 
 
+def test_an_acronym_the_documents_only_spell_out_finds_the_page_that_does_and_says_how_it_was_read(assistant):
+    """The handbook names "the Chief Executive Officer, Magnus Dahl" once, at the end of a page on
+    training budgets, and never says "CEO"."""
+    assert ("hr-policy.pdf", 5) in [(p.source, p.page) for p in assistant.search("Who is the CEO?")]
+    answer = assistant.ask("Who is the CEO?")
+    assert answer.question == "Who is the CEO?"
+    assert answer.to_dict()["read_as"] == {"CEO": "Chief Executive Officer"}
+    assert '(Read CEO as "Chief Executive Officer", as your documents spell it out.)' in answer.render_text()
+    if not answer.abstained:
+        assert "Magnus Dahl" in answer.answer
+    assert "read_as" not in assistant.ask("How long must passwords be?").to_dict()
+
+
 def test_instructions_inside_a_document_do_not_steer_the_answers(assistant):
     """The IT policy holds a pasted 'IGNORE ALL PREVIOUS INSTRUCTIONS ... hunter2' note."""
     for question in ["How long must passwords be?", "What is the CEO's password?", "Are the policies still valid?"]:

@@ -45,6 +45,8 @@ function showAnswer(a) {
   box.replaceChildren();
   box.append(el("p", a.answer, a.abstained ? "answer abstained" : "answer"));
   const span = a.answer.replace(/\s*\[\d+\]\s*$/, "");
+  for (const [acronym, longForm] of Object.entries(a.read_as || {}))
+    box.append(el("p", "Read " + acronym + " as \u201c" + longForm + "\u201d, as your documents spell it out.", "meta"));
   if (a.citations && a.citations.length) {
     box.append(el("h2", "Sources"));
     const list = el("ol", null, "sources");

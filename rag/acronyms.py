@@ -1,0 +1,83 @@
+"""Acronyms of the question read as the documents spell them out ("CEO" → "Chief Executive Officer").
+
+A handbook that names "the Chief Executive Officer, Magnus Dahl" never says "CEO", so neither the
+embedder nor BM25 links the question to that sentence, and the mismatch gate rightly refuses a
+question whose key word no passage mentions. The long forms come from the user's own documents
+(in memory only, like the lexical index: they are document words), never from a built-in list.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from typing import Callable, Iterable
+
+_ACRONYM = re.compile(r"(?<![\w-])([A-Z]{2,6})(?:'s)?\b(?!-?\d)")  # not a code's letters ("HS-7", "AHU-3")
+_ROMAN = re.compile(r"[IVXLCDM]+")  # "Henry II", "XX Valeria": numerals, not acronyms
+# A run of capitalised words ("Chief Executive Officer"); its initials are a candidate acronym.
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:(?: ?\n ?| |-)[A-Z][a-z]+){1,5}\b")  # a PDF may wrap it
+# "Halvorsen Maritime Insurance (HMI)": the document defines the acronym itself.
+_DEFINITION = re.compile(r"\b((?:[A-Z][a-z]+(?: ?\n ?| |-)){1,5}[A-Z][a-z]+)\s\(([A-Z]{2,6})\)")
+_DEFINED_WEIGHT = 10  # one explicit definition outweighs several runs that merely share the initials
+
+
+def _words(phrase: str) -> list[str]:
+    return re.split(r"[\s-]+", phrase)
+
+
+def _initials(phrase: str) -> str:
+    return "".join(word[0] for word in _words(phrase)).upper()
+
+
+class AcronymIndex:
+    def __init__(self, texts: Iterable[str]):
+        self._long_forms: dict[str, Counter] = defaultdict(Counter)
+        self._used = Counter()  # how often each acronym appears as itself
+        for text in texts:
+            self._used.update(_ACRONYM.findall(text))
+            for match in _CAPITALISED_RUN.finditer(text):
+                # Every tail of the run too: "The Chief Executive Officer" also holds "Chief Executive Officer".
+                words = _words(match.group())
+                for start in range(len(words) - 1):
+                    phrase = " ".join(words[start:])
+                    self._long_forms[_initials(phrase)][phrase] += 1
+            for long_form, acronym in _DEFINITION.findall(text):
+                words = _words(long_form)
+                # The definition's own long form is its last len(acronym) words ("the policy of Halvorsen ...").
+                tail = " ".join(words[-len(acronym):])
+                if _initials(tail) == acronym:
+                    self._long_forms[acronym][tail] += _DEFINED_WEIGHT
+
+    def long_form(self, acronym: str) -> str | None:
+        """The documents' most frequent spelling-out of `acronym`, or None if none or a tie.
+
+        Documents that write the acronym itself more often than they write a long form that merely
+        shares its initials do not mean that long form by it ("IP" in a text on complexity classes,
+        "Iberian Peninsula" once in another); a definition always counts."""
+        ranked = self._long_forms.get(acronym, Counter()).most_common(2)
+        if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+            return None
+        phrase, count = ranked[0]
+        return phrase if count >= min(self._used[acronym], _DEFINED_WEIGHT) else None
+
+    def interpret(self, question: str, plausible: Callable[[str], bool] = lambda long_form: True
+                  ) -> tuple[str, dict[str, str]]:
+        """The question with each acronym followed by its long form, and what was read how.
+
+        Both forms stay: a passage may use either. `plausible` may still turn a long form down."""
+        read_as: dict[str, str] = {}
+        for acronym in dict.fromkeys(_ACRONYM.findall(question)):
+            long_form = None if _ROMAN.fullmatch(acronym) else self.long_form(acronym)
+            if long_form and long_form.lower() not in question.lower() and plausible(long_form):
+                read_as[acronym] = long_form
+        if not read_as:
+            return question, {}
+        interpreted = _ACRONYM.sub(
+            lambda m: f"{m.group()} ({read_as[m.group(1)]})" if m.group(1) in read_as else m.group(), question, 0)
+        return interpreted, read_as
+
+
+def defined_in(question: str) -> dict[str, str]:
+    """Acronyms the question spells out itself ("CEO (Chief Executive Officer)"), with their long
+    forms: a text that names the long form mentions them."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"\b([A-Z]{2,6})(?:'s)? \(([A-Za-z -]+)\)", question)
+            if _initials(m.group(2)) == m.group(1)}
