@@ -32,6 +32,7 @@ class AcronymIndex:
     def __init__(self, texts: Iterable[str]):
         self._long_forms: dict[str, Counter] = defaultdict(Counter)
         self._used = Counter()  # how often each acronym appears as itself
+        self._written = Counter()  # how often each long form appears
         for text in texts:
             self._used.update(_ACRONYM.findall(text))
             for match in _CAPITALISED_RUN.finditer(text):
@@ -39,6 +40,7 @@ class AcronymIndex:
                 words = _words(match.group())
                 for start in range(len(words) - 1):
                     phrase = " ".join(words[start:])
+                    self._written[phrase] += 1
                     self._long_forms[_initials(phrase)][phrase] += 1
             for long_form, acronym in _DEFINITION.findall(text):
                 words = _words(long_form)
@@ -50,14 +52,16 @@ class AcronymIndex:
     def long_form(self, acronym: str) -> str | None:
         """The documents' most frequent spelling-out of `acronym`, or None if none or a tie.
 
-        Documents that write the acronym itself more often than they write a long form that merely
-        shares its initials do not mean that long form by it ("IP" in a text on complexity classes,
-        "Iberian Peninsula" once in another); a definition always counts."""
+        Documents that write the acronym itself more often than its long form need no reading, and a
+        reading would cost more than it brings: "How much does HMI contribute to the pension?" read as
+        "HMI (Halvorsen Maritime Insurance)" retrieves every page that names the company instead of
+        the page on pensions. Such documents may also mean something else by it ("IP" in a text on
+        complexity classes, "Iberian Peninsula" once in another)."""
         ranked = self._long_forms.get(acronym, Counter()).most_common(2)
         if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
             return None
-        phrase, count = ranked[0]
-        return phrase if count >= min(self._used[acronym], _DEFINED_WEIGHT) else None
+        phrase = ranked[0][0]
+        return phrase if self._written[phrase] >= self._used[acronym] else None
 
     def interpret(self, question: str, plausible: Callable[[str], bool] = lambda long_form: True
                   ) -> tuple[str, dict[str, str]]:
@@ -76,8 +80,26 @@ class AcronymIndex:
         return interpreted, read_as
 
 
-def defined_in(question: str) -> dict[str, str]:
-    """Acronyms the question spells out itself ("CEO (Chief Executive Officer)"), with their long
-    forms: a text that names the long form mentions them."""
-    return {m.group(1): m.group(2) for m in re.finditer(r"\b([A-Z]{2,6})(?:'s)? \(([A-Za-z -]+)\)", question)
-            if _initials(m.group(2)) == m.group(1)}
+def long_forms_in(text: str, question: str) -> list[str]:
+    """Runs of capitalised words in `text` that spell out an acronym of `question`."""
+    acronyms = set(_ACRONYM.findall(question))
+    if not acronyms:
+        return []
+    found = []
+    for match in _CAPITALISED_RUN.finditer(text):
+        words = _words(match.group())
+        found += [" ".join(words[start:]) for start in range(len(words) - 1)
+                  if _initials(" ".join(words[start:])) in acronyms]
+    return found
+
+
+_SPELLED_OUT = re.compile(r"\b([A-Z]{2,6})((?:'s)?) \(([A-Za-z -]+)\)")
+
+
+def spelled_out(question: str) -> tuple[str, dict[str, str]]:
+    """The question without the long forms `interpret` added, and those long forms by acronym.
+
+    An acronym and its long form are one thing asked about: a text names it if it has either."""
+    found = {m.group(1): m.group(3) for m in _SPELLED_OUT.finditer(question) if _initials(m.group(3)) == m.group(1)}
+    bare = _SPELLED_OUT.sub(lambda m: m.group(1) + m.group(2) if m.group(1) in found else m.group(), question)
+    return bare, found

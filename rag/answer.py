@@ -16,7 +16,7 @@ from pathlib import Path
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from rag.cite import (answer_candidates, asked_kind, content_words, coverage, fits_kind, mismatch, quote_for,
-                      sentences)
+                      sentences, stems)
 from rag.retrieve import Passage, Retriever
 
 ABSTAIN_TEXT = "I could not find this in your documents."
@@ -225,8 +225,11 @@ class AskPipeline:
         passages (span F1 on SQuAD train: 0.25 with three passages, 0.41 with one, 0.49 with one
         sentence), and that sentence is then the quote.
         """
+        asked = stems(draft.question)
         candidates = [(passage, quote.text) for passage in draft.passages[:self.context_passages]
                       for quote in sentences(passage.text)]
+        # A sentence with no word beyond the question's (a heading such as "COMPLAINTS") cannot answer it.
+        candidates = [c for c in candidates if stems(c[1]) - asked] or candidates
         vectors = self.retriever.embedder.encode([draft.question] + [text for _, text in candidates])
         similarity = vectors[1:] @ vectors[0]
         scores = [sim + SENTENCE_COVERAGE_WEIGHT * coverage(draft.question, text)

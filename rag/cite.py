@@ -1,11 +1,12 @@
 """Cite and verify: the system, not the model, picks each quote and checks that it supports the answer."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
 
-from rag.acronyms import defined_in
+from rag.acronyms import long_forms_in, spelled_out
 
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace,
 # or at a blank line / line break that starts a list item or heading.
@@ -116,7 +117,9 @@ def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[
     its own) and does not begin or end on a function word ("of the", "was"), articles excepted
     at the start ("the Normans").
     """
-    asked = set(content_words(question))
+    # The long form of an acronym of the question ("Halvorsen Maritime Insurance" for "What does HMI
+    # insure?") is the question's own subject, not an answer.
+    asked = set(content_words(question)) | set(content_words(" ".join(long_forms_in(sentence, question))))
     words = [m.span() for m in re.finditer(r"\S+", sentence)]
     found: dict[str, None] = {}
     for i in range(len(words)):
@@ -132,15 +135,31 @@ def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[
     return list(found)
 
 
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def stems(text: str) -> set[str]:
+    """The content words' Snowball stems: "answers" and "answered", "incident" and "incidents" meet."""
+    return set(_stemmer().stemWords(content_words(text)))
+
+
 def coverage(question: str, text: str) -> float:
     """Share of the question's content words present in `text`: unanswerable questions often ask
-    about something the evidence never mentions."""
+    about something the evidence never mentions. An acronym counts once, named by itself or by its
+    long form. Words, not stems: matched as stems, "Who answers complaints?" found "Complaints are
+    answered by ...", but on SQuAD dev false abstention rose from 0.094 to 0.123."""
+    question, long_forms = spelled_out(question)
     wanted = set(content_words(question))
     if not wanted:
         return 0.0
     have = set(content_words(text))
-    have |= {acronym.lower() for acronym, long_form in defined_in(question).items()
-             if normalise(long_form) in normalise(text)}
+    squashed = normalise(text)
+    have |= {acronym.lower() for acronym, long_form in long_forms.items()
+             if normalise(long_form) in squashed}
     return len(wanted & have) / len(wanted)
 
 
@@ -207,8 +226,10 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
     the model's score.
     """
     found = set(re.findall(r"[\w'-]+", normalise(" ".join(passages))))
-    spelled_out = defined_in(question)  # "CEO (Chief Executive Officer)": its long form's words stand for it
-    missing = [w for w in _specifics(question) if w not in spelled_out and not _mentioned(w, found)]
+    question, long_forms = spelled_out(question)  # "CEO (Chief Executive Officer)": either form will do
+    squashed = normalise(" ".join(passages))
+    missing = [w for w in _specifics(question) if not _mentioned(w, found)
+               and not (w in long_forms and normalise(long_forms[w]) in squashed)]
     if missing:
         return f"the passages found do not mention {', '.join(repr(w) for w in missing)}"
     asked, said = _tokens(question), _tokens(sentence)

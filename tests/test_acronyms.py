@@ -19,6 +19,12 @@ def test_a_definition_in_the_documents_outweighs_words_that_merely_share_the_ini
     assert AcronymIndex(texts).interpret("What does HMI insure?")[1] == {"HMI": "Halvorsen Maritime Insurance"}
 
 
+def test_an_acronym_the_documents_use_more_than_its_long_form_is_left_as_asked():
+    """Reading it would pull every page that names the company instead of the page asked about."""
+    texts = HANDBOOK + ["HMI pays 7 percent into the pension.", "HMI staff work in Bergen."]
+    assert AcronymIndex(texts).interpret("How much does HMI pay into the pension?")[1] == {}
+
+
 def test_numerals_unknown_acronyms_ties_and_spelled_out_questions_are_left_as_asked():
     index = AcronymIndex(HANDBOOK + ["Henry Irving met Harold Ives."])
     for question in ["When did Henry II die?", "What is the USB rule?", "Who is the HR CEO Chief Executive Officer?",

@@ -12,6 +12,7 @@ ANSWERABLE = [
     ("How many days of paid annual leave do employees get?", "27", "hr-policy.pdf", 2),
     ("How long must passwords be?", "14", "it-security-policy.pdf", 3),
     ("Who chaired the board meeting?", "Ingrid Solberg", "meetings/2026-03-board-meeting.md", None),
+    ("How long is parental leave?", "20 weeks", "hr-policy.pdf", 3),  # it used to get "3 years"
 ]
 ABSENT = ["What is the parking fee at the Bergen office?", "What is the capital of Peru?"]
 

@@ -145,3 +145,12 @@ def test_mismatch_refuses_evidence_for_the_opposite_question():
     assert mismatch("Whether or not employees accrue leave, how many days?", LEAVE, [LEAVE]) is None
     assert mismatch("What is the least used reduction?", "The most commonly used reduction is a "
                     "polynomial-time reduction.", [LEAVE]) == "the question asks 'least', the evidence says 'most'"
+
+
+def test_a_span_that_only_spells_out_an_acronym_of_the_question_is_no_candidate():
+    from rag.cite import answer_candidates
+
+    sentence = "Halvorsen Maritime Insurance today insures more than 3,100 vessels."
+    candidates = answer_candidates(sentence, "What does HMI insure?")
+    assert not {"Halvorsen", "Halvorsen Maritime", "Halvorsen Maritime Insurance", "Maritime Insurance"} & set(candidates)
+    assert "3,100 vessels" in candidates
