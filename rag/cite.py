@@ -5,6 +5,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 
 from rag.acronyms import long_forms_in, spelled_out
 
@@ -16,6 +17,7 @@ _FRAGMENT = re.compile(r"(^|\s)(\d{1,3}|[A-Za-z]|e\.g|i\.e|etc|vs|Dr|Mr|Mrs|Ms|N
 # never less than _HEADING_MIN (narrow columns) and never more than _HEADING_CAP characters.
 _HEADING_MIN, _HEADING_SHARE, _HEADING_CAP = 48, 0.7, 80
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SECTION_NUMBER = re.compile(r"(\d+\.)+\d*\s+[A-Z]")
 STOPWORDS = frozenset("""a an the of to in on at for from by with and or but is are was were be been being do does did
 what which who whom whose when where why how that this these those it its as into than then there their they them he
 she his her we our you your i me my not no yes if so such can could should would may might must will shall about
@@ -69,6 +71,21 @@ def sentences(text: str) -> list[Quote]:
             a = out.pop().start
         out.append(Quote(text[a:b], a, b))
     return out
+
+
+def is_heading(text: str) -> bool:
+    """A Markdown heading, a numbered section title ("6.1 Code of Conduct") or a line in capitals
+    ("COMPLAINTS"): it names a topic and states nothing that could answer a question. Other short
+    capitalised lines stay evidence: a contact table's row ("Compliance Officer Mats Engebretsen") looks
+    the same as a title."""
+    text = text.strip()
+    if text.startswith("#"):
+        return True
+    if not text or "\n" in text or len(text) > _HEADING_CAP or text[-1] in ".!?:;,)\"'":
+        return False
+    words = [w for w in _WORD.findall(text) if w.lower() not in STOPWORDS]
+    titled = bool(words) and all(w[0].isupper() or w[0].isdigit() for w in words)
+    return titled and (bool(_SECTION_NUMBER.match(text)) or text.upper() == text)
 
 
 def normalise(text: str) -> str:
@@ -147,20 +164,21 @@ def stems(text: str) -> set[str]:
     return set(_stemmer().stemWords(content_words(text)))
 
 
-def coverage(question: str, text: str) -> float:
-    """Share of the question's content words present in `text`: unanswerable questions often ask
-    about something the evidence never mentions. An acronym counts once, named by itself or by its
-    long form. Words, not stems: matched as stems, "Who answers complaints?" found "Complaints are
-    answered by ...", but on SQuAD dev false abstention rose from 0.094 to 0.123."""
+def coverage(question: str, text: str, weight: Callable[[str], float] | None = None) -> float:
+    """Share of the question's content words present in `text` (each counted by `weight`, if given):
+    unanswerable questions often ask about something the evidence never mentions. An acronym counts
+    once, named by itself or by its long form. Words, not stems: matched as stems, "Who answers
+    complaints?" found "Complaints are answered by ...", but on SQuAD dev false abstention rose from
+    0.094 to 0.123."""
     question, long_forms = spelled_out(question)
     wanted = set(content_words(question))
-    if not wanted:
-        return 0.0
     have = set(content_words(text))
     squashed = normalise(text)
     have |= {acronym.lower() for acronym, long_form in long_forms.items()
              if normalise(long_form) in squashed}
-    return len(wanted & have) / len(wanted)
+    weight = weight or (lambda word: 1.0)
+    total = sum(weight(w) for w in wanted)
+    return sum(weight(w) for w in wanted & have) / total if total else 0.0
 
 
 def supports(answer: str, quotes: list[str]) -> bool:
@@ -243,7 +261,8 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
 
 # Answers that name an amount, a year or a time. A question worded to ask for one of these ("how many",
 # "in what year", "how long", a question opening with "when") is answered only by a span that has one:
-# on SQuAD train and the workplace questions, no gold answer to such a question lacks it.
+# on SQuAD train and the workplace questions, no gold answer to such a question lacks it. A "why" question
+# is answered by a cause: none of their gold answers there or on dev is a bare figure.
 _AMOUNT_WORDS = frozenset("""one two three four five six seven eight nine ten eleven twelve thirteen fourteen
 fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand
 million billion trillion dozen dozens hundreds thousands millions billions half halves third thirds quarter
@@ -260,8 +279,10 @@ _WH_WORDS = re.compile(r"\b(what|which|who|whom|whose|where|why|how)\b")
 
 
 def asked_kind(question: str) -> str | None:
-    """"year", "amount" or "time" when the question's wording asks for one, else None."""
+    """"year", "amount", "time" or "reason" when the question's wording asks for one, else None."""
     q = f" {normalise(question)} "
+    if re.search(r" why ", q):
+        return "reason"
     if re.search(r" (what|which) year ", q):
         return "year"
     if re.search(r" how (many|much|old|far) | what (percentage|percent|proportion|fraction) ", q):
@@ -281,5 +302,7 @@ def fits_kind(span: str, kind: str | None) -> bool:
     if kind == "year":
         return bool(re.search(r"\d{3,4}", span))
     words = set(_WORD.findall(normalise(span)))
+    if kind == "reason":  # a cause, not a figure: "data migration issues", not "3 months" (behind schedule)
+        return any(not (_QUANTITY.match(w) or w in _AMOUNT_WORDS or w in _TIME_WORDS) for w in content_words(span))
     amount = any(_QUANTITY.match(token) for token in span.split()) or bool(words & _AMOUNT_WORDS)
     return amount if kind == "amount" else amount or bool(words & _TIME_WORDS)

@@ -63,6 +63,14 @@ class LexicalIndex:
         tokens = bm25s.tokenize([passages[i].text for i in self.ids], stopwords="en", return_ids=False,
                                 show_progress=False)
         self.index.index(tokens, show_progress=False)
+        # Chunks holding each word: the index's sparse columns, one per vocabulary word.
+        self._holding = np.diff(self.index.scores["indptr"])
+
+    def rarity(self, word: str) -> float:
+        """The word's inverse document frequency over the chunks: "compliance" outweighs "officer"."""
+        column = self.index.vocab_dict.get(word.lower())
+        holding = int(self._holding[column]) if column is not None and column < len(self._holding) else 0
+        return math.log((len(self.ids) + 1) / (holding + 0.5))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         import bm25s
@@ -109,6 +117,14 @@ class Retriever:
         self._lexical = LexicalIndex(self._passages) if self._passages else None
         self._acronyms = AcronymIndex(p.text for p in self._passages.values())
         self._count = count
+
+    def rarity(self, word: str) -> float:
+        """How rare `word` is in the store's chunks (see `LexicalIndex.rarity`); 1.0 for every word
+        without the in-memory index."""
+        if not self.lexical_enabled:
+            return 1.0
+        self._refresh_lexical()
+        return self._lexical.rarity(word) if self._lexical else 1.0
 
     def interpret(self, question: str) -> tuple[str, dict[str, str]]:
         """The question with its acronyms spelled out as the store's documents spell them, and what

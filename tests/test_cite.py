@@ -1,5 +1,6 @@
 """Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
-from rag.cite import answer_candidates, asked_kind, coverage, fits_kind, mismatch, quote_for, sentences, supports
+from rag.cite import (answer_candidates, asked_kind, coverage, fits_kind, is_heading, mismatch, quote_for, sentences,
+                      supports)
 
 
 def texts(text):
@@ -72,6 +73,15 @@ def test_coverage():
     assert coverage("what is it?", "anything") == 0.0  # only stopwords: nothing to cover
 
 
+def test_weighted_coverage_counts_a_rare_word_for_more_than_a_common_one():
+    rarity = {"compliance": 3.0, "officer": 1.0}.get
+    question = "Who is the Compliance Officer?"
+    ciso = "Document owner: Chief Information Security Officer (CISO), Henrik Lunde."
+    gifts = "Gifts must be declared to the Compliance Officer, Mats Engebretsen, within 5 working days."
+    assert coverage(question, ciso, rarity) == 0.25 and coverage(question, gifts, rarity) == 1.0
+    assert coverage(question, ciso) == 0.5
+
+
 def test_supports_requires_numbers_and_words_to_match():
     quotes = ["Notice must be given within 28 days of the invoice."]
     assert supports("28 days", quotes)
@@ -121,6 +131,7 @@ def test_the_asked_kind_comes_from_the_wording_only():
     # "When" opening a clause of a question that asks something else
     assert asked_kind("When extensive time is required to sort integers, what case is this?") is None
     assert asked_kind("Who approves an extension of probation?") is None
+    assert asked_kind("Why is the Saffron Kestrel project late?") == "reason"
 
 
 def test_a_span_fits_its_kind_only_if_it_names_one():
@@ -133,6 +144,19 @@ def test_a_span_fits_its_kind_only_if_it_names_one():
     for span in ("the HS-BAT7", "form TA-3", "Ward 7C", "Dorman Long"):
         assert not fits_kind(span, "amount") and not fits_kind(span, "time"), span
     assert fits_kind("anything at all", None)
+    # "Why is the project late?" is not answered by how late it is
+    assert fits_kind("data migration issues", "reason") and fits_kind("3 months behind schedule", "reason")
+    assert not fits_kind("3 months", "reason") and not fits_kind("2026", "reason")
+
+
+def test_headings_are_told_from_lines_that_state_something():
+    for line in ("### 4. Saffron Kestrel Project", "6.1 Code of Conduct", "3.2.1 Sick Leave", "COMPLAINTS"):
+        assert is_heading(line), line
+    # a contact table's row, an address, a title without a number, and sentences stay evidence
+    for line in ("Compliance Officer Mats Engebretsen", "10 Downing Street", "Halvorsen Maritime Insurance",
+                 "Employees accrue 27 days of paid annual leave per calendar year.", "Annual leave 27 days",
+                 "1. All new staff serve a probation period of six months."):
+        assert not is_heading(line), line
 
 
 def test_mismatch_forgives_misspelt_names():
