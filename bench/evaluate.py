@@ -70,7 +70,9 @@ def run_ours(questions, docs: Path, tmp: Path) -> list[dict]:
         rows.append({"id": q.id, "gold": q.answers, "abstained": answer.abstained, "answer": prediction,
                      "hit3": float(q.source in [p.source for p in draft.passages[:3]]),
                      "f1": squad.f1(prediction, q.answers), "em": squad.exact(prediction, q.answers),
-                     "quotes": [c.quote for c in answer.citations], "seconds": seconds})
+                     "quotes": [c.quote for c in answer.citations], "seconds": seconds,
+                     "question": q.text, "draft_span": draft.span, "draft_quote": draft.quote,
+                     "confidence": answer.confidence, "reason": answer.reason})
     return rows, assistant.generator, assistant.embedder
 
 
@@ -114,6 +116,8 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, default=squad.SHARED / "dev.json",
                         help=f"a SQuAD 2.0 file (default: the shared dev subset); {squad.WORKPLACE.relative_to(ROOT)} "
                         "holds the project's own questions on invented workplace documents, never used for fitting")
+    parser.add_argument("--rows", type=Path, help="also write every question's result here (JSON lines), "
+                        "to see which questions a change moved")
     args = parser.parse_args()
     if not args.questions.exists():
         print(f"skipped: {args.questions} not found")
@@ -123,6 +127,8 @@ def main() -> int:
         questions = squad.sample(squad.load_file(args.questions, tmp / "docs"), args.limit)
         ours, generator, embedder = run_ours(questions, tmp / "docs", tmp)
         results = {"ours": score(ours)}
+        if args.rows:
+            args.rows.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ours))
         if not args.skip_textbook:
             results["textbook"] = score(run_textbook(questions, tmp / "docs", tmp, generator, embedder))
     RESULTS.mkdir(exist_ok=True)

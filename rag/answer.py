@@ -15,8 +15,8 @@ from pathlib import Path
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.cite import (answer_candidates, asked_kind, content_words, coverage, fits_kind, is_heading, mismatch,
-                      quote_for, sentences, stems)
+from rag.cite import (Quote, answer_candidates, asked_kind, content_words, coverage, fits_kind, is_heading,
+                      mismatch, quote_for, sentences, stems)
 from rag.retrieve import Passage, Retriever
 
 ABSTAIN_TEXT = "I could not find this in your documents."
@@ -218,7 +218,7 @@ class AskPipeline:
                                                [UNKNOWN, span])
         return unknown - chosen
 
-    def evidence_sentence(self, draft: Draft) -> tuple[Passage, str, float]:
+    def evidence_sentence(self, draft: Draft) -> tuple[Passage, Quote, float]:
         """The one sentence of the top passages that best matches the question.
 
         A small model picks the right span far more often from one sentence than from whole
@@ -226,23 +226,26 @@ class AskPipeline:
         sentence), and that sentence is then the quote.
         """
         asked = stems(draft.question)
-        candidates = [(passage, quote.text) for passage in draft.passages[:self.context_passages]
+        candidates = [(passage, quote) for passage in draft.passages[:self.context_passages]
                       for quote in sentences(passage.text)]
-        # A heading, or a sentence with no word beyond the question's ("COMPLAINTS"), cannot answer it.
-        candidates = [c for c in candidates if stems(c[1]) - asked and not is_heading(c[1])] or candidates
-        vectors = self.retriever.embedder.encode([draft.question] + [text for _, text in candidates])
+        # A heading, a question (an FAQ's "Q: How soon must I submit a claim?") or a sentence with no word
+        # beyond the question's ("COMPLAINTS") states nothing that could answer it.
+        candidates = [c for c in candidates if stems(c[1].text) - asked and not is_heading(c[1].text)
+                      and not c[1].text.endswith("?")] or candidates
+        vectors = self.retriever.embedder.encode([draft.question] + [quote.text for _, quote in candidates])
         similarity = vectors[1:] @ vectors[0]
         # Rare words weigh more: "Who is the Compliance Officer?" is about compliance, not any officer
         # (sentence holding a gold answer on SQuAD train: 0.73 with plain word shares, 0.77 weighted).
-        scores = [sim + SENTENCE_COVERAGE_WEIGHT * coverage(draft.question, text, self.retriever.rarity)
-                  for sim, (_, text) in zip(similarity, candidates)]
+        scores = [sim + SENTENCE_COVERAGE_WEIGHT * coverage(draft.question, quote.text, self.retriever.rarity)
+                  for sim, (_, quote) in zip(similarity, candidates)]
         best = max(range(len(candidates)), key=scores.__getitem__)
         return candidates[best][0], candidates[best][1], float(similarity[best])
 
     def extract(self, draft: Draft) -> Draft:
         started = time.perf_counter()
         if draft.passages:
-            passage, sentence, similarity = self.evidence_sentence(draft)
+            passage, evidence, similarity = self.evidence_sentence(draft)
+            sentence = evidence.text
             prompt = self.prompt(draft.question, [sentence])
             candidates = answer_candidates(sentence, draft.question)
             if candidates and hasattr(self.generator, "choose"):
@@ -258,7 +261,7 @@ class AskPipeline:
                 result = self.generator.extract(prompt, [sentence], self.max_new_tokens)
                 unknown = None
             draft.span = result.text
-            quote = quote_for(draft.span, passage.text)
+            quote = quote_for(draft.span, passage.text, evidence)
             if quote:
                 draft.passage, draft.quote = passage, quote.text
             draft.features = features_of(draft, result.mean_logprob, result.allowed_mass, similarity, unknown)

@@ -97,9 +97,14 @@ def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(normalise(text)) if w not in STOPWORDS]
 
 
-def quote_for(answer: str, passage_text: str) -> Quote | None:
-    """The sentence(s) of the passage that contain the answer verbatim (whitespace-insensitive)."""
-    found = _locate(answer, passage_text)
+def quote_for(answer: str, passage_text: str, evidence: Quote | None = None) -> Quote | None:
+    """The sentence(s) of the passage that contain the answer verbatim (whitespace-insensitive).
+
+    The answer is looked for in `evidence` (the sentence it was read from) before the rest of the
+    passage: "£20" may appear in two sentences, and only the one the answer came from supports it.
+    """
+    found = _locate(answer, passage_text[evidence.start:evidence.end]) if evidence else None
+    found = (evidence.start + found[0], evidence.start + found[1]) if found else _locate(answer, passage_text)
     if found is None:
         return None
     a, b = found
@@ -111,15 +116,14 @@ def quote_for(answer: str, passage_text: str) -> Quote | None:
 
 
 def _locate(answer: str, text: str) -> tuple[int, int] | None:
+    """Where `answer` occurs in `text`, preferably as whole words ("Q" in "Q: How ...", not in "FAQ").
+    PDF text breaks lines where the model's answer has spaces: any run of whitespace matches."""
     answer = answer.strip()
     if not answer:
         return None
-    index = text.find(answer)
-    if index >= 0:
-        return index, index + len(answer)
-    # PDF text breaks lines where the model's answer has spaces: match any run of whitespace.
     pattern = r"\s+".join(re.escape(part) for part in answer.split())
-    match = re.search(pattern, text)
+    whole = (r"(?<!\w)" if answer[0].isalnum() else "") + pattern + (r"(?!\w)" if answer[-1].isalnum() else "")
+    match = re.search(whole, text) or re.search(pattern, text)
     return (match.start(), match.end()) if match else None
 
 

@@ -59,6 +59,21 @@ def test_quote_spanning_two_sentences_includes_both():
     assert q.text == "Alpha is first. Beta is second."
 
 
+def test_quote_is_the_sentence_the_answer_was_read_from():
+    # The same figure in two sentences: the citation must be the one the answer came from, or it
+    # quotes a sentence about something else.
+    passage = ("Team leads may approve refunds of up to £20. "
+               "Agents may approve goodwill credits of up to £20 without sign-off.")
+    evidence = sentences(passage)[1]
+    assert quote_for("£20", passage, evidence).text == evidence.text
+    assert quote_for("£20", passage).text == sentences(passage)[0].text
+
+
+def test_quote_matches_whole_words():
+    passage = "Expenses FAQ, Finance Office.\nQ: How soon must I submit a claim? A: Within 30 days."
+    assert quote_for("Q", passage).text == "Q: How soon must I submit a claim?"
+
+
 def test_quote_none_when_answer_absent():
     passage = "Notice must be given within 28 days of the invoice."
     assert quote_for("27 days", passage) is None
