@@ -129,6 +129,7 @@ def _locate(answer: str, text: str) -> tuple[int, int] | None:
 
 _EDGE_PUNCTUATION = " ,.;:()[]\"'"
 _ARTICLES = frozenset({"the", "a", "an"})
+_LIST_MARKER = re.compile(r"\(?(\d{1,3}|[a-z])[.)]|[-*•]")  # "3.", "(b)", "-", a bullet
 
 
 def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[str]:
@@ -136,12 +137,15 @@ def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[
 
     An answer says something the question does not already say (at least one content word of
     its own) and does not begin or end on a function word ("of the", "was"), articles excepted
-    at the start ("the Normans").
+    at the start ("the Normans"). A list item's number is layout, not content: "3." of "3. Business class
+    requires approval from the COO" answered "Which staff grade may fly business class?".
     """
     # The long form of an acronym of the question ("Halvorsen Maritime Insurance" for "What does HMI
     # insure?") is the question's own subject, not an answer.
     asked = set(content_words(question)) | set(content_words(" ".join(long_forms_in(sentence, question))))
     words = [m.span() for m in re.finditer(r"\S+", sentence)]
+    if words and _LIST_MARKER.fullmatch(sentence[words[0][0]:words[0][1]]):
+        words = words[1:]
     found: dict[str, None] = {}
     for i in range(len(words)):
         for j in range(i, min(i + max_words, len(words))):
@@ -203,7 +207,7 @@ _OPPOSITES = [("least", "most"), ("least", "best"), ("fewest", "most"), ("lowest
               ("earliest", "latest"), ("first", "last"), ("before", "after"), ("earlier", "later"),
               ("increase", "decrease"), ("increased", "decreased"), ("more", "less"), ("more", "fewer"),
               ("longer", "shorter"), ("higher", "lower"), ("larger", "smaller"), ("above", "below"),
-              ("inside", "outside"), ("minor", "major"), ("weakest", "strongest"), ("lost", "won"),
+              ("inside", "outside"), ("internal", "external"), ("minor", "major"), ("weakest", "strongest"), ("lost", "won"),
               ("oldest", "newest"), ("uncommon", "common"), ("unlikely", "likely"), ("impossible", "possible")]
 _OPPOSITE: dict[str, set[str]] = {}
 for _a, _b in _OPPOSITES:
@@ -228,14 +232,54 @@ def _specifics(question: str) -> list[str]:
 
 
 def _mentioned(word: str, words: set[str]) -> bool:
-    """`word` or a misspelling of it ("Hatmanis" for "Hartmanis", "Emmrich" for "Emmerich")."""
+    """`word` or a misspelling of it ("Hatmanis" for "Hartmanis", "Emmrich" for "Emmerich"). A word with
+    a digit is never misspelt: "FL-14" is another forklift than "FL-12"."""
     import difflib
 
     word = normalise(word)
     if word in words:
         return True
+    if any(c.isdigit() for c in word):
+        return False
     return any(abs(len(w) - len(word)) <= 2 and difflib.SequenceMatcher(None, word, w).ratio() >= 0.8
                for w in words if w[:1] == word[:1])
+
+
+_CALENDAR = [frozenset("january february march april may june july august september october november december".split()),
+             frozenset("monday tuesday wednesday thursday friday saturday sunday".split())]
+
+
+def _shape(word: str) -> str:
+    return re.sub(r"[a-z]", "a", re.sub(r"\d", "0", normalise(word)))
+
+
+def _sibling(question: str, sentence: str) -> tuple[str, str] | None:
+    """A code or a calendar name of the question that the evidence sentence lacks while it names another
+    of the same kind: ("P4", "P1"), ("FL-14", "FL-12"), ("February", "March"). The sentence is about a
+    neighbour of what was asked, and its answer belongs to the neighbour."""
+    words = re.findall(r"[\w'-]+", sentence)
+    said = {normalise(w) for w in words}
+    for asked in _specifics(question):
+        if normalise(asked) in said:
+            continue
+        if _IDENTIFIER.fullmatch(asked):
+            kin = [w for w in words if _IDENTIFIER.fullmatch(w) and _shape(w) == _shape(asked)]
+        else:
+            group = next((g for g in _CALENDAR if normalise(asked) in g), frozenset())
+            kin = [w for w in words if w[:1].isupper() and normalise(w) in group]  # not "may" the verb
+        if kin:
+            return asked, kin[0]
+    return None
+
+
+def _negated_forms(word: str) -> set[str]:
+    """"unpaid" for "paid" and "paid" for "unpaid" (likewise "non"). Only these two prefixes: "dis"
+    and "in" make false pairs ("discovered" is not the opposite of "covered", nor "inform" of "form")."""
+    forms = {prefix + word for prefix in ("un", "non")}
+    for prefix in ("un", "non"):
+        if word.startswith(prefix) and len(word) - len(prefix) > 3:
+            forms.add(word[len(prefix):])
+    return forms if len(word) > 3 else set()
 
 
 def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
@@ -244,7 +288,8 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
     The question names a number or a proper name that none of the retrieved passages mentions
     (misspellings forgiven); or it is negated and the evidence sentence is not; or it asks for
     one end of a scale ("least", "before") and the sentence speaks only of the other ("most",
-    "after"). A span picked from such a sentence would answer confidently and wrongly, whatever
+    "after", "paid" for "unpaid"); or the sentence names a neighbour of the question's code or month instead of it ("P1" for
+    "P4", "March" for "February"). A span picked from such a sentence would answer confidently and wrongly, whatever
     the model's score.
     """
     found = set(re.findall(r"[\w'-]+", normalise(" ".join(passages))))
@@ -254,12 +299,18 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
                and not (w in long_forms and normalise(long_forms[w]) in squashed)]
     if missing:
         return f"the passages found do not mention {', '.join(repr(w) for w in missing)}"
+    swapped = _sibling(question, sentence)
+    if swapped:
+        return f"the question is about {swapped[0]!r}, the evidence sentence about {swapped[1]!r}"
     asked, said = _tokens(question), _tokens(sentence)
     if asked & _NEGATIONS and not said & _NEGATIONS:
         return "the question is negated and the evidence is not"
-    for word in sorted(asked & _OPPOSITE.keys()):
-        if word not in said and _OPPOSITE[word] & said:
-            return f"the question asks '{word}', the evidence says '{sorted(_OPPOSITE[word] & said)[0]}'"
+    # "unknown" is what "no efficient algorithm is known" says: a negation on either side voids the prefix.
+    plain = not (asked | said) & _NEGATIONS
+    for word in sorted(asked - said):
+        opposites = (_OPPOSITE.get(word, set()) | (_negated_forms(word) if plain else set())) & said
+        if opposites:
+            return f"the question asks '{word}', the evidence says '{sorted(opposites)[0]}'"
     return None
 
 

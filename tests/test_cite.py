@@ -116,6 +116,15 @@ def test_answer_candidates_say_something_new_and_stay_verbatim():
     assert all(c in sentence for c in found)
 
 
+def test_a_list_items_number_is_no_answer():
+    item = "3. Business class requires approval from the Chief Operating Officer."
+    found = answer_candidates(item, "Which staff grade is required to fly business class?")
+    assert "the Chief Operating Officer" in found
+    assert not any(c.startswith("3") for c in found)
+    # a number inside the sentence still is one
+    assert "2" in answer_candidates("1. Each team has 2 first-aiders.", "How many first-aiders has a team?")
+
+
 LEAVE = ("Employees accrue 27 days of paid annual leave per calendar year. The offices in Bergen, Oslo, Tromsø "
          "and Hamburg close at 15:00 on the day before Christmas Eve.")
 
@@ -136,6 +145,27 @@ def test_mismatch_names_a_code_no_passage_mentions():
     assert mismatch("At what time is the evening handover on Ward 7C?", ward, [ward]) == \
         "the passages found do not mention '7C'"
     assert mismatch("At what time is the evening handover on Ward 7B?", ward, [ward]) is None
+
+
+def test_a_code_with_another_number_is_not_a_misspelling():
+    checklist = "Forklift FL-12 daily pre-use checklist and defect record."
+    assert mismatch("When was forklift FL-14 last examined?", checklist, [checklist]) == \
+        "the passages found do not mention 'FL-14'"
+
+
+def test_mismatch_refuses_a_sentence_about_a_neighbouring_code_or_month():
+    p1 = "Step 3: For a P1, the Incident Commander opens a bridge call within one hour."
+    p4 = "Step 4: A P4 is handled by the service desk in normal hours."
+    assert mismatch("Who opens the bridge call for a P4 incident?", p1, [p1, p4]) == \
+        "the question is about 'P4', the evidence sentence about 'P1'"
+    assert mismatch("Who opens the bridge call for a P1 incident?", p1, [p1, p4]) is None
+    march = "Two near misses with pallet trucks were reported in March, both by dock 4."
+    february = "In February the dock was closed."
+    assert mismatch("How many near misses were reported in February?", march, [march, february]) == \
+        "the question is about 'February', the evidence sentence about 'March'"
+    # "may" the verb names no month
+    claims = "Claims may be submitted until the end of the month."
+    assert mismatch("Until when can June claims be submitted?", claims, [claims, "Budgets close in June."]) is None
 
 
 def test_the_asked_kind_comes_from_the_wording_only():
@@ -184,6 +214,21 @@ def test_mismatch_refuses_evidence_for_the_opposite_question():
     assert mismatch("Whether or not employees accrue leave, how many days?", LEAVE, [LEAVE]) is None
     assert mismatch("What is the least used reduction?", "The most commonly used reduction is a "
                     "polynomial-time reduction.", [LEAVE]) == "the question asks 'least', the evidence says 'most'"
+
+
+def test_mismatch_refuses_evidence_about_the_un_prefixed_opposite():
+    files = "Recruitment files for unsuccessful candidates: retain for six months, then delete."
+    assert mismatch("How long are files of successful candidates retained?", files, [files]) == \
+        "the question asks 'successful', the evidence says 'unsuccessful'"
+    leave = "A secondary adopter receives four weeks of paid leave."
+    assert mismatch("How many weeks of unpaid leave can a secondary adopter take?", leave, [leave]) == \
+        "the question asks 'unpaid', the evidence says 'paid'"
+    hotline = "Concerns can be reported through the external hotline run by Veritel."
+    assert mismatch("Which company runs the internal hotline?", hotline, [hotline]) == \
+        "the question asks 'internal', the evidence says 'external'"
+    # "not known" is what "unknown" asks about
+    np = "NP contains many problems for which no efficient algorithm is known."
+    assert mismatch("Which class is characterised by unknown algorithms?", np, [np]) is None
 
 
 def test_a_span_that_only_spells_out_an_acronym_of_the_question_is_no_candidate():
