@@ -130,6 +130,7 @@ def _locate(answer: str, text: str) -> tuple[int, int] | None:
 _EDGE_PUNCTUATION = " ,.;:()[]\"'"
 _ARTICLES = frozenset({"the", "a", "an"})
 _LIST_MARKER = re.compile(r"\(?(\d{1,3}|[a-z])[.)]|[-*•]")  # "3.", "(b)", "-", a bullet
+_MAGNITUDES = frozenset({"hundred", "thousand", "million", "billion", "trillion", "percent", "%"})
 
 
 def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[str]:
@@ -138,7 +139,8 @@ def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[
     An answer says something the question does not already say (at least one content word of
     its own) and does not begin or end on a function word ("of the", "was"), articles excepted
     at the start ("the Normans"). A list item's number is layout, not content: "3." of "3. Business class
-    requires approval from the COO" answered "Which staff grade may fly business class?".
+    requires approval from the COO" answered "Which staff grade may fly business class?". Nor does a span
+    part a number from its magnitude: "4.2" of "4.2 million euros" is another amount, not a shorter answer.
     """
     # The long form of an acronym of the question ("Halvorsen Maritime Insurance" for "What does HMI
     # insure?") is the question's own subject, not an answer.
@@ -146,9 +148,14 @@ def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[
     words = [m.span() for m in re.finditer(r"\S+", sentence)]
     if words and _LIST_MARKER.fullmatch(sentence[words[0][0]:words[0][1]]):
         words = words[1:]
+    tokens_at = [sentence[a:b] for a, b in words]
     found: dict[str, None] = {}
     for i in range(len(words)):
+        if i and _magnitude_of(tokens_at[i - 1], tokens_at[i]):
+            continue
         for j in range(i, min(i + max_words, len(words))):
+            if j + 1 < len(words) and _magnitude_of(tokens_at[j], tokens_at[j + 1]):
+                continue
             text = sentence[words[i][0]:words[j][1]].strip(_EDGE_PUNCTUATION)
             own = content_words(text)
             if not own or all(w in asked for w in own):
@@ -158,6 +165,12 @@ def answer_candidates(sentence: str, question: str, max_words: int = 8) -> list[
                 continue
             found.setdefault(text)
     return list(found)
+
+
+def _magnitude_of(number: str, following: str) -> bool:
+    """Whether `following` scales `number` ("4.2" "million", "12" "%"): the two are one amount."""
+    return bool(re.fullmatch(r"[^\w]*\d[\d,.]*", number)) and (
+        following.lower().strip(_EDGE_PUNCTUATION) in _MAGNITUDES or following.startswith("%"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -282,14 +295,38 @@ def _negated_forms(word: str) -> set[str]:
     return forms if len(word) > 3 else set()
 
 
+def counted(question: str) -> list[str]:
+    """What a "how many" question counts: its first words after "how many", up to a function word
+    ("days" of "How many days of leave ...", "new workstations" of "How many new workstations does ...")."""
+    match = re.search(r"\bhow many ([\w' -]+)", normalise(question))
+    words = []
+    for word in (match.group(1).split() if match else [])[:2]:
+        if word in STOPWORDS:
+            break
+        words.append(word)
+    return words
+
+
+def names_what_is_counted(question: str, sentence: str) -> bool:
+    """Whether the sentence names what a "how many" question counts (as a stem or misspelt: "kilometres"
+    for "kilometers"); true of any other question. A count of something else answers another question:
+    "40 castles" for "How many vineyards ...?", "4.2 million euros" for "How many workstations ...?"."""
+    words = counted(question)
+    if not words:
+        return True
+    said = set(_WORD.findall(normalise(sentence)))
+    return bool(stems(" ".join(words)) & stems(sentence)) or any(_mentioned(w, said) for w in words)
+
+
 def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
     """Why the evidence answers another question than the one asked, or None.
 
     The question names a number or a proper name that none of the retrieved passages mentions
     (misspellings forgiven); or it is negated and the evidence sentence is not; or it asks for
     one end of a scale ("least", "before") and the sentence speaks only of the other ("most",
-    "after", "paid" for "unpaid"); or the sentence names a neighbour of the question's code or month instead of it ("P1" for
-    "P4", "March" for "February"). A span picked from such a sentence would answer confidently and wrongly, whatever
+    "after", "paid" for "unpaid"); or the sentence names a neighbour of the question's code or month
+    instead of it ("P1" for "P4", "March" for "February"); or the question counts something the sentence
+    does not name. A span picked from such a sentence would answer confidently and wrongly, whatever
     the model's score.
     """
     found = set(re.findall(r"[\w'-]+", normalise(" ".join(passages))))
@@ -302,6 +339,8 @@ def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
     swapped = _sibling(question, sentence)
     if swapped:
         return f"the question is about {swapped[0]!r}, the evidence sentence about {swapped[1]!r}"
+    if not names_what_is_counted(question, sentence):
+        return f"the question counts {' '.join(counted(question))!r}, the evidence sentence does not name them"
     asked, said = _tokens(question), _tokens(sentence)
     if asked & _NEGATIONS and not said & _NEGATIONS:
         return "the question is negated and the evidence is not"
@@ -327,6 +366,11 @@ monday tuesday wednesday thursday friday saturday sunday century centuries decad
 week weeks day days morning evening night noon midnight afternoon spring summer autumn fall winter daily weekly
 monthly annually yearly hour hours minute minutes second seconds era age ages period reign war dynasty bc ad bce
 ce today yesterday tomorrow ago end beginning start early late middle""".split())
+_FREQUENCIES = frozenset({"once", "twice", "thrice"})
+# A number and its unit ("1,230 km", "30-minute", "2.5%", "five working days"): "4" of "Section 4: Probation"
+# is no answer to "How long is probation?", nor is "14:00" to "How long does handover last?".
+_NUMBER_WORDS = "|".join(sorted(_AMOUNT_WORDS - {"once", "twice", "several", "few", "none", "percent"}))
+_MEASURE = re.compile(rf"(?<![\w:])(?:\d[\d,.]*|(?i:{_NUMBER_WORDS}))(?:-?(?P<unit>[a-z%°]\w*)|\s+(?P<word>[a-z%°£€$]\w*))")
 # A figure ("£5,000", "14:00", "20th", "1970s"), not a code ("HS-7", "7C", "TA-3"): no letter before its
 # first digit, no capital after it.
 _QUANTITY = re.compile(r"[^A-Za-z\d]*\d[^A-Z]*$")
@@ -334,7 +378,7 @@ _WH_WORDS = re.compile(r"\b(what|which|who|whom|whose|where|why|how)\b")
 
 
 def asked_kind(question: str) -> str | None:
-    """"year", "amount", "time" or "reason" when the question's wording asks for one, else None."""
+    """"year", "amount", "time", "measure" or "reason" when the question's wording asks for one, else None."""
     q = f" {normalise(question)} "
     if re.search(r" why ", q):
         return "reason"
@@ -342,7 +386,10 @@ def asked_kind(question: str) -> str | None:
         return "year"
     if re.search(r" how (many|much|old|far) | what (percentage|percent|proportion|fraction) ", q):
         return "amount"
-    if re.search(r" (what|which) (time|date|day|month|decade|century) | how (long|often) ", q):
+    # A length of time or of anything else ("How long is the Rhine?" is "1,230 km"): a number needs its unit.
+    if re.search(r" how (long|often|frequently) ", q):
+        return "measure"
+    if re.search(r" (what|which) (time|date|day|month|decade|century) ", q):
         return "time"
     # "When ..." asks for a time, unless it opens a clause of a question that asks something else.
     if re.match(r" (since |until |by )?when ", q) and not _WH_WORDS.search(q):
@@ -360,4 +407,7 @@ def fits_kind(span: str, kind: str | None) -> bool:
     if kind == "reason":  # a cause, not a figure: "data migration issues", not "3 months" (behind schedule)
         return any(not (_QUANTITY.match(w) or w in _AMOUNT_WORDS or w in _TIME_WORDS) for w in content_words(span))
     amount = any(_QUANTITY.match(token) for token in span.split()) or bool(words & _AMOUNT_WORDS)
+    if kind == "measure":
+        return bool(words & (_TIME_WORDS | _FREQUENCIES)) or any(
+            m["unit"] or m["word"] not in STOPWORDS for m in _MEASURE.finditer(span))
     return amount if kind == "amount" else amount or bool(words & _TIME_WORDS)

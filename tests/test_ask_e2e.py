@@ -15,6 +15,8 @@ ANSWERABLE = [
     ("How long is parental leave?", "20 weeks", "hr-policy.pdf", 3),  # it used to get "3 years"
     # it used to quote the heading "### 4. Saffron Kestrel Project", then answer "3 months"
     ("Why is Saffron Kestrel late?", "data migration issues", "meetings/2026-03-board-meeting.md", None),
+    # it used to answer "4.2" from the renovation's budget line ("4.2 million euros")
+    ("How many workstations does the Tromsø renovation add?", "40", "meetings/2026-03-board-meeting.md", None),
 ]
 ABSENT = ["What is the parking fee at the Bergen office?", "What is the capital of Peru?"]
 
@@ -51,6 +53,15 @@ def test_an_abstention_says_why(assistant):
     assert answer.abstained
     assert answer.to_dict()["reason"] == "the passages found do not mention '2031'"
     assert "Why: the passages found do not mention '2031'." in answer.render_text()
+
+
+def test_an_abstention_shows_the_closest_sentence_verbatim_but_cites_nothing(assistant):
+    answer = assistant.ask("What dividend was proposed for 2024?")
+    assert answer.abstained and answer.citations == []
+    closest = [n for n in answer.nearest if "quote" in n]
+    assert len(closest) == 1 and "dividend of 12 euros per share" in closest[0]["quote"]
+    assert closest[0]["quote"] in page_text(closest[0]["source"], closest[0]["page"])
+    assert "closest sentence \"The board proposed a dividend" in answer.render_text()
 
 
 def test_an_acronym_the_documents_only_spell_out_finds_the_page_that_does_and_says_how_it_was_read(assistant):

@@ -1,6 +1,6 @@
 """Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
-from rag.cite import (answer_candidates, asked_kind, coverage, fits_kind, is_heading, mismatch, quote_for, sentences,
-                      supports)
+from rag.cite import (answer_candidates, asked_kind, coverage, fits_kind, is_heading, mismatch, names_what_is_counted,
+                      quote_for, sentences, supports)
 
 
 def texts(text):
@@ -125,6 +125,14 @@ def test_a_list_items_number_is_no_answer():
     assert "2" in answer_candidates("1. Each team has 2 first-aiders.", "How many first-aiders has a team?")
 
 
+def test_no_answer_parts_a_number_from_its_magnitude():
+    """"4.2" alone would tell a user another amount than the "4.2 million euros" the minutes approved."""
+    found = answer_candidates("The board approved a budget of 4.2 million euros and a ratio of 94.1 %.",
+                              "How much did the board approve?")
+    assert "4.2 million euros" in found and "4.2 million" in found and "94.1 %" in found
+    assert not {"4.2", "million euros", "94.1", "a budget of 4.2"} & set(found)
+
+
 LEAVE = ("Employees accrue 27 days of paid annual leave per calendar year. The offices in Bergen, Oslo, Tromsø "
          "and Hamburg close at 15:00 on the day before Christmas Eve.")
 
@@ -168,10 +176,23 @@ def test_mismatch_refuses_a_sentence_about_a_neighbouring_code_or_month():
     assert mismatch("Until when can June claims be submitted?", claims, [claims, "Budgets close in June."]) is None
 
 
+def test_a_count_of_something_else_answers_another_question():
+    castles = 'It is known as "the Romantic Rhine", with more than 40 castles and fortresses from the Middle Ages.'
+    assert mismatch("How many vineyards are located in the Romantic Rhine?", castles, [castles]) == \
+        "the question counts 'vineyards', the evidence sentence does not name them"
+    assert mismatch("How many castles are located in the Romantic Rhine?", castles, [castles]) is None
+    # a stem or a spelling variant names it too
+    route = "Is there a route of at most 2000 kilometres passing through all of Germany's 15 largest cities?"
+    assert names_what_is_counted("By how many kilometers does the route go?", route)
+    assert names_what_is_counted("How many days of leave are there?", "Staff get 27 days' leave a year.")
+    assert names_what_is_counted("Who chaired the meeting?", castles)  # counts nothing
+
+
 def test_the_asked_kind_comes_from_the_wording_only():
     assert asked_kind("How many days of paid annual leave do employees get?") == "amount"
     assert asked_kind("In what year was the bridge completed?") == "year"
-    assert asked_kind("How long does each handover last?") == "time"
+    assert asked_kind("How long does each handover last?") == "measure"
+    assert asked_kind("How often are passwords rotated?") == "measure"
     assert asked_kind("When was Operation Market Garden?") == "time"
     # "When" opening a clause of a question that asks something else
     assert asked_kind("When extensive time is required to sort integers, what case is this?") is None
@@ -192,6 +213,15 @@ def test_a_span_fits_its_kind_only_if_it_names_one():
     # "Why is the project late?" is not answered by how late it is
     assert fits_kind("data migration issues", "reason") and fits_kind("3 months behind schedule", "reason")
     assert not fits_kind("3 months", "reason") and not fits_kind("2026", "reason")
+
+
+def test_how_long_or_how_often_wants_a_number_with_its_unit():
+    for span in ("six months", "1,230 km", "30-minute", "2.5%", "every three years", "twice", "weekly",
+                 "five working days"):
+        assert fits_kind(span, "measure"), span
+    # "4" of "Harwell Logistics Employee Handbook, Section 4: Probation." answered "How long is probation?"
+    for span in ("4", "three", "Section 4", "Section 4: Probation", "14:00", "1932 by the firm"):
+        assert not fits_kind(span, "measure"), span
 
 
 def test_headings_are_told_from_lines_that_state_something():

@@ -64,7 +64,15 @@ function showAnswer(a) {
     if (a.reason) box.append(el("p", "Why: " + a.reason + ".", "meta"));
     box.append(el("h2", "Nearest passages (not enough to answer)"));
     const list = el("ul", null, "sources");
-    for (const n of a.nearest) list.append(el("li", where(n.source, n.page) + " (score " + n.score.toFixed(2) + ")"));
+    for (const n of a.nearest) {
+      const item = el("li", where(n.source, n.page) + " (score " + n.score.toFixed(2) + ")");
+      if (n.quote) {
+        const quote = el("blockquote");
+        quote.append(el("span", "closest sentence: ", "meta"), document.createTextNode(n.quote));
+        item.append(quote);
+      }
+      list.append(item);
+    }
     box.append(list);
   }
   box.append(el("p", "confidence " + a.confidence.toFixed(2) + " · " + Math.round(a.timings.total_ms) + " ms", "meta"));
