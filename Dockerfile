@@ -10,9 +10,11 @@
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS python
-# debian:bookworm-slim has no Python; python:3.11-slim-bookworm, or a base made with Python, skips this.
-RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
+# debian:bookworm-slim has no Python, nor Tesseract (OCR of scanned pages and images); a base made with
+# both skips this.
+RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null || ! command -v tesseract >/dev/null; then \
         apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \
+            tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 

@@ -3,45 +3,58 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 # Store and key of the demo live in the project, never in the user's real key folder.
 DEMO_ENV := RAG_STORE=data/store RAG_KEY_FILE=$(CURDIR)/.demo-key/key
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF
 
-.PHONY: setup demo test bench eval eval-workplace calibrate pdfs clean wheelhouse bench-scale bench-remote-llm
+.PHONY: setup setup-dev demo test test-fast bench eval eval-workplace calibrate pdfs fixtures clean wheelhouse bench-scale bench-remote-llm
 
+# The demo needs only the runtime packages; tests add the dev extra (llama.cpp's server compiles there).
 setup: $(STAMP)
+setup-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned to the CPU wheel: an open range would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	# llama-cpp-python (dev extra) compiles here: AVX2 rather than this CPU's own instructions, because a
-	# wheel cached by pip may later run on a CI machine without AVX-512.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	# llama-cpp-python compiles here: AVX2 rather than this CPU's own instructions, because a wheel cached
+	# by pip may later run on a CI machine without AVX-512.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(DEMO_ENV) $(BIN)/python -m ingest data/docs
 	$(DEMO_ENV) $(BIN)/python -m rag.ask "How many days of paid annual leave do employees get?"
 	$(DEMO_ENV) $(BIN)/python -m rag.ask "What is the parking fee at the Bergen office?"
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+# Everything but the slow container and crash-safety tests, for a quick local check; CI runs `make test`.
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest_bench.py
 	# A faster embedder route must find the right page as often as fp32: checked in the same run.
 	$(BIN)/python bench/route_quality.py
+	# OCR pages/s and fidelity; PDF ingestion keeps its pace beside the other formats (same run).
+	$(BIN)/python bench/formats_bench.py
 
-eval: $(STAMP)
+eval: $(DEV_STAMP)
 	$(BIN)/python bench/evaluate.py
 
 # The project's own questions on invented workplace documents: how abstention carries over from Wikipedia.
-eval-workplace: $(STAMP)
+eval-workplace: $(DEV_STAMP)
 	$(BIN)/python bench/evaluate.py --questions bench/data/workplace_qa.json --limit 0 --skip-textbook
 
-calibrate: $(STAMP)
+calibrate: $(DEV_STAMP)
 	$(BIN)/python bench/calibrate.py
 
 # Every wheel the image needs, fetched or built here with the project's constraints: the image build
@@ -57,14 +70,19 @@ wheelhouse/.complete: pyproject.toml constraints.txt | $(STAMP)
 	ls wheelhouse/*.whl | sed -E 's|.*/([^-]+)-([^-]+)-.*|\1==\2|' > wheelhouse/requirements.txt
 	touch $@
 
-bench-scale: $(STAMP)
+bench-scale: $(DEV_STAMP)
 	$(BIN)/python bench/scale_bench.py
 
-bench-remote-llm: $(STAMP)
+bench-remote-llm: $(DEV_STAMP)
 	$(BIN)/python bench/remote_llm_bench.py
 
-pdfs: $(STAMP)
+pdfs: $(DEV_STAMP)
 	$(BIN)/python scripts/make_demo_pdfs.py
+
+# One file of each supported format with invented facts (what the formats tests ingest), into FIXTURES_DIR.
+FIXTURES_DIR ?= build/format-fixtures
+fixtures: $(DEV_STAMP)
+	$(BIN)/python scripts/make_format_fixtures.py $(FIXTURES_DIR)
 
 clean:
 	rm -rf data/store .demo-key .pytest_cache

@@ -13,7 +13,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
-        description="Chunk, embed and encrypt documents (PDF, .txt, .md) into the local store. "
+        description="Chunk, embed and encrypt documents (PDF, Word, slides, sheets, web pages, e-mail, "
+                    "text, Markdown; scans and images by OCR) into the local store. "
                     "Exit 0: all ingested; 1: some files failed; 2: usage or key error.")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (recursive)")
     add_common_flags(parser)

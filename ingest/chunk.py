@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -24,6 +24,8 @@ class Chunk:
     start: int  # character offsets into the page (PDF) or the file (text, Markdown)
     end: int
     headings: list[str] = field(default_factory=list)
+    ocr: bool = False  # read from an image by OCR
+    part: str | None = None  # an e-mail's attachment the text comes from
 
     def embedding_text(self) -> str:
         # The heading path tells the embedder what a section is about; the stored quote stays verbatim.
@@ -62,15 +64,16 @@ def chunk_units(units: list[Unit], splitter: RecursiveCharacterTextSplitter, cou
         # characters and loses chunks (langchain-ai/langchain#29884). Pieces come in reading order.
         if _UNBROKEN_RUN.search(unit.text):
             # The splitter falls back to single characters on such runs: minutes on a 10 MB line.
-            chunks.extend(_fit(Chunk(unit.text, unit.page, unit.offset, unit.offset + len(unit.text), unit.headings),
-                               counter, max_tokens))
+            chunks.extend(_fit(Chunk(unit.text, unit.page, unit.offset, unit.offset + len(unit.text), unit.headings,
+                                     unit.ocr, unit.part), counter, max_tokens))
             continue
         search = 0
         for piece in splitter.split_text(unit.text):
             index = unit.text.find(piece, search)
             search = index + 1
             start = unit.offset + index
-            chunks.extend(_fit(Chunk(piece, unit.page, start, start + len(piece), unit.headings), counter, max_tokens))
+            chunks.extend(_fit(Chunk(piece, unit.page, start, start + len(piece), unit.headings, unit.ocr, unit.part),
+                               counter, max_tokens))
     return chunks
 
 
@@ -81,8 +84,8 @@ def _fit(chunk: Chunk, counter: TokenCounter, max_tokens: int) -> list[Chunk]:
                                 and counter.with_specials(chunk.embedding_text()) <= max_tokens):
         return [chunk]
     cut = _cut_point(chunk.text)
-    left = Chunk(chunk.text[:cut], chunk.page, chunk.start, chunk.start + cut, chunk.headings)
-    right = Chunk(chunk.text[cut:], chunk.page, chunk.start + cut, chunk.end, chunk.headings)
+    left = replace(chunk, text=chunk.text[:cut], end=chunk.start + cut)
+    right = replace(chunk, text=chunk.text[cut:], start=chunk.start + cut)
     return _fit(left, counter, max_tokens) + _fit(right, counter, max_tokens)
 
 

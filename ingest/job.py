@@ -34,6 +34,7 @@ class Summary:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # ingested, but part of the file was not read
     pruned: list[str] = field(default_factory=list)
     pages: int = 0
     chunks: int = 0
@@ -104,8 +105,29 @@ def _content_hash(path: Path) -> str:
 
 
 def _record_payload(source: SourceFile, chunk: Chunk) -> dict:
-    return {"text": chunk.text, "source": source.relative, "page": chunk.page, "start": chunk.start,
-            "end": chunk.end, "headings": chunk.headings}
+    payload = {"text": chunk.text, "source": _document_name(source, chunk), "page": chunk.page,
+               "start": chunk.start, "end": chunk.end, "headings": chunk.headings}
+    if chunk.ocr:
+        payload["ocr"] = True
+    return payload
+
+
+def _document_name(source: SourceFile, chunk: Chunk) -> str:
+    """An e-mail's attachment is a document of its own, named under its message: `mail.eml/plan.pdf`."""
+    return f"{source.relative}/{chunk.part}" if chunk.part else source.relative
+
+
+def _parts(chunks: list[Chunk]) -> dict[str, list[int]]:
+    """Pages and chunks of each attachment, for the document list."""
+    parts: dict[str, list[int]] = {}
+    pages: dict[str, set] = {}
+    for chunk in chunks:
+        if chunk.part:
+            parts.setdefault(chunk.part, [0, 0])[1] += 1
+            pages.setdefault(chunk.part, set()).add(chunk.page)
+    for name, counts in parts.items():
+        counts[0] = len(pages[name])
+    return parts
 
 
 class _Writer:
@@ -133,8 +155,8 @@ class _Writer:
         offset = 0
         committed = []
         for source, source_id, content_hash, chunks, pages in self.pending:
-            ids = [keyed_hash(self.keyring.index_key, "chunk", source.relative, str(c.page), str(c.start), c.text)
-                   for c in chunks]
+            ids = [keyed_hash(self.keyring.index_key, "chunk", _document_name(source, c), str(c.page), str(c.start),
+                              c.text) for c in chunks]
             sealed = [seal(self.keyring.record_key, self.keyring.current, self.store.name, i, _record_payload(source, c))
                       for i, c in zip(ids, chunks)]
             self.store.upsert(ids, vectors[offset:offset + len(chunks)], sealed, [source_id] * len(ids),
@@ -144,7 +166,7 @@ class _Writer:
             self.store.delete(sorted(stale))
             self.deleted += len(stale)
             self.manifest.entries[source_id] = SourceEntry(source.relative, str(source.root), content_hash,
-                                                           pages, len(chunks), now_iso())
+                                                           pages, len(chunks), now_iso(), _parts(chunks))
             committed.append(source.relative)
         self.pending.clear()
         if time.monotonic() - self.last_save > 2.0:
@@ -249,6 +271,9 @@ def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summar
             if parsed.error:
                 summary.failed.append((source.relative, parsed.error))
             else:
+                summary.warnings.extend((source.relative, w) for w in parsed.warnings or ())
+                if parsed.read_again:
+                    content_hash += ":partial"  # not recorded as unchanged: the next run reads it again
                 summary.pages += parsed.pages
                 summary.chunks += len(parsed.chunks)
                 summary.ingested.extend(writer.add(source, source_id, content_hash, parsed.chunks, parsed.pages))

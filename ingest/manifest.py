@@ -27,6 +27,8 @@ class SourceEntry:
     pages: int
     chunks: int
     ingested_at: str
+    # An e-mail's attachments, each a document of its own: name → [pages, chunks]
+    parts: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass

@@ -44,6 +44,8 @@ def print_summary(summary: Summary, store: str) -> None:
         err.print(f"skipped: {path}: {reason}", markup=False)
     for path, reason in summary.failed:
         err.print(f"failed:  {path}: {reason}", markup=False)
+    for path, reason in summary.warnings:
+        err.print(f"warning: {path}: {reason}", markup=False)
     verb = "would ingest" if summary.dry_run else "ingested"
     line = (f"{verb} {len(summary.ingested)}, unchanged {len(summary.unchanged)}, skipped {len(summary.skipped)}, "
             f"failed {len(summary.failed)}")

@@ -30,6 +30,11 @@ class Parsed:
     chunks: list | None = None  # list[ingest.chunk.Chunk]
     pages: int = 0
     error: str | None = None
+    warnings: list[str] | None = None  # parts of the file that were not read (an unsupported attachment)
+    read_again: bool = False  # not complete: the next run parses the file again (a scan, once OCR is installed)
+
+
+HEARTBEAT = "heartbeat"  # sent while a long file (OCR) is still being read, so its time limit restarts
 
 
 def _send(stream, obj) -> None:
@@ -64,7 +69,7 @@ def _serve(tokenizer_dir: str, max_tokens: int) -> None:
     except (ValueError, OSError):
         pass
     from ingest.chunk import TokenCounter, chunk_units, make_splitter
-    from ingest.load import load_file
+    from ingest.load import Context, load_file
 
     # pypdf logs each repair ("EOF marker not found") to stderr; the file's one-line verdict is enough.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -77,11 +82,12 @@ def _serve(tokenizer_dir: str, max_tokens: int) -> None:
             path = _receive(requests)
         except EOFError:
             return
+        context = Context(Path(path).name, heartbeat=lambda: _send(replies, HEARTBEAT))
         try:
-            units = load_file(path)
+            units = load_file(path, context)
             chunks = chunk_units(units, splitter, counter, max_tokens)
-            pages = len({u.page for u in units}) if units[0].page else 1
-            reply = Parsed(path, chunks, pages)
+            pages = len({(u.part, u.page) for u in units})
+            reply = Parsed(path, chunks, pages, warnings=context.warnings, read_again=context.read_again)
         except FileFailed as exc:
             reply = Parsed(path, error=str(exc))
         except MemoryError:
@@ -142,18 +148,21 @@ class ParseWorker:
 
     def next_result(self) -> Parsed:
         path = self._pending[0]
-        ready, _, _ = select.select([self._process.stdout], [], [], TIMEOUT_SECONDS)
-        if ready:
+        while True:
+            ready, _, _ = select.select([self._process.stdout], [], [], TIMEOUT_SECONDS)
+            if not ready:
+                reason = f"parsing took longer than {TIMEOUT_SECONDS:.0f} s (a hostile or broken file?)"
+                break
             try:
                 result = _receive(self._process.stdout)
-                self._pending.popleft()
-                self._fill()
-                return result
             except (EOFError, pickle.UnpicklingError):
                 self._process.wait()
                 reason = f"the parser crashed on this file (exit code {self._process.returncode})"
-        else:
-            reason = f"parsing took longer than {TIMEOUT_SECONDS:.0f} s (a hostile or broken file?)"
+                break
+            if result != HEARTBEAT:
+                self._pending.popleft()
+                self._fill()
+                return result
         self._pending.popleft()
         self._restart()
         self._fill()

@@ -57,6 +57,7 @@ class Citation:
     chunk_id: str
     quote: str
     score: float
+    ocr: bool = False  # the quote was read from a scanned page or image by OCR
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Answer:
         if self.citations:
             lines.append("Sources:")
             # JSON keeps the quote verbatim; on screen a PDF's own line breaks would only break it up.
-            lines += [f"[{c.n}] {_where(c.source, c.page)}: \"{_squash(c.quote)}\"" for c in self.citations]
+            lines += [f"[{c.n}] {_where(c.source, c.page, c.ocr)}: \"{_squash(c.quote)}\"" for c in self.citations]
         if self.reason:
             lines.append(f"Why: {self.reason}.")
         if self.nearest:
@@ -116,8 +117,13 @@ class Answer:
         return f"<div class='private-rag-answer'><p>{html.escape(self.question)}</p>{body}</div>"
 
 
-def _where(source: str, page: int | None) -> str:
-    return f"{source}, p. {page}" if page else source
+_PAGE_NAMES = {".pptx": "slide", ".xlsx": "sheet", ".tif": "frame", ".tiff": "frame"}
+
+
+def _where(source: str, page: int | None, ocr: bool = False) -> str:
+    """"deck.pptx, slide 3", "scan.pdf, p. 2 (scanned)": what `page` counts depends on the format."""
+    where = f"{source}, {_PAGE_NAMES.get(Path(source).suffix.lower(), 'p.')} {page}" if page else source
+    return f"{where} (scanned)" if ocr else where
 
 
 @dataclass
@@ -288,7 +294,7 @@ class AskPipeline:
             nearest = [_nearest(p, draft.evidence) for p in sorted(draft.passages[:3], key=lambda p: -p.score)]
             return Answer(question, ABSTAIN_TEXT, True, [], nearest, timings, confidence, reason, draft.read_as)
         p = draft.passage
-        citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4))
+        citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4), p.ocr)
         return Answer(question, f"{draft.span} [1]", False, [citation], [], timings, confidence,
                       read_as=draft.read_as)
 

@@ -131,8 +131,14 @@ class Assistant:
         from ingest.manifest import Manifest
 
         manifest = Manifest.load(state_dir_for(self.settings), self.keyring)
-        return sorted((DocumentInfo(e.path, e.pages, e.chunks, e.ingested_at) for e in manifest.entries.values()),
-                      key=lambda d: d.source)
+        documents = []
+        for entry in manifest.entries.values():
+            own_pages = entry.pages - sum(pages for pages, _ in entry.parts.values())
+            own_chunks = entry.chunks - sum(chunks for _, chunks in entry.parts.values())
+            documents.append(DocumentInfo(entry.path, own_pages, own_chunks, entry.ingested_at))
+            documents += [DocumentInfo(f"{entry.path}/{name}", pages, chunks, entry.ingested_at)
+                          for name, (pages, chunks) in entry.parts.items()]
+        return sorted(documents, key=lambda d: d.source)
 
     def chunks(self) -> tuple[list[Passage], "np.ndarray"]:
         """Every chunk, decrypted, with its embedding vector (rows in the same order): for maps and audits."""

@@ -11,7 +11,6 @@ import functools
 import inspect
 import logging
 import math
-import os
 import shutil
 import sys
 import tempfile

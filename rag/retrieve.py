@@ -37,16 +37,17 @@ class Passage:
     headings: list[str] = field(default_factory=list)
     score: float = 0.0  # dense cosine similarity to the question
     lexical: float = 0.0  # BM25 score (0 when the lexical retriever did not find it)
+    ocr: bool = False  # the text was read from an image by OCR
 
     def to_document(self) -> Document:
         return Document(page_content=self.text, metadata={
             "id": self.id, "source": self.source, "page": self.page, "start": self.start, "end": self.end,
-            "headings": " > ".join(self.headings), "score": self.score})
+            "headings": " > ".join(self.headings), "score": self.score, "ocr": self.ocr})
 
 
 def _passage(record_id: str, payload: dict) -> Passage:
     return Passage(record_id, payload["text"], payload["source"], payload["page"], payload["start"],
-                   payload["end"], payload.get("headings") or [])
+                   payload["end"], payload.get("headings") or [], ocr=payload.get("ocr", False))
 
 
 class LexicalIndex:

@@ -17,7 +17,7 @@ import pytest
 from conftest import DEMO_DOCS, ROOT
 
 IMAGE = "localhost/private-rag:test"
-BASE = "localhost/private-rag-test-base:bookworm"
+BASE = "localhost/private-rag-test-base:bookworm-ocr"
 QUESTION = "How many days of paid annual leave do employees get?"
 # crun fails on this kind of machine's cgroup layout, and podman's default ulimits are refused here.
 CONTAINERS_CONF = """\
@@ -27,9 +27,9 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 """
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (shutil.which("podman") and shutil.which("runc") and shutil.which("debootstrap")),
-    reason="podman, runc or debootstrap is not installed (apt-get install podman runc debootstrap)")
+    reason="podman, runc or debootstrap is not installed (apt-get install podman runc debootstrap)")]
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,10 @@ def podman(tmp_path_factory):
 
 
 def make_base_image(podman, workdir) -> None:
-    """A minimal bookworm with Python, the only thing a build here cannot get from a registry."""
+    """A minimal bookworm with Python and Tesseract, the only things a build here cannot get from a registry."""
     root = workdir / "bookworm"
-    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm", str(root)],
+    packages = "python3,python3-venv,tesseract-ocr,tesseract-ocr-eng,tesseract-ocr-fra"
+    subprocess.run(["debootstrap", "--variant=minbase", f"--include={packages}", "bookworm", str(root)],
                    check=True, capture_output=True, timeout=900)
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     podman("import", "-", BASE, stdin=tar.stdout, timeout=600)

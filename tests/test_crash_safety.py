@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT, copy_docs, network_namespace_available, run_cli
 
+pytestmark = pytest.mark.slow
+
 KILLS = 20
 
 

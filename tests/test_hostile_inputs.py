@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import time
 import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import fixtures_office  # noqa: E402
+import fixtures_scans  # noqa: E402
+import fixtures_web_mail  # noqa: E402
 
 GOOD = "The Halvorsen sailing club meets every Thursday at the old boathouse.\n"
 
@@ -69,6 +75,17 @@ def _hostile_corpus(folder: Path) -> dict[str, str]:
         "password.pdf": _encrypted_pdf(),
         "one-huge-line.txt": b"x" * (10 * 2**20),
         "invalid-utf8.txt": b"Caf\xe9 au lait \xff\xfe and more",
+        # Office files are zip archives of XML; web pages, e-mail and images have their own bombs.
+        "zip-bomb.docx": fixtures_office.zip_bomb_docx(),
+        "billion-laughs.docx": fixtures_office.billion_laughs_docx(),
+        "external-entity.xlsx": fixtures_office.external_entity_xlsx(),
+        "password.docx": fixtures_office.password_protected_docx(),
+        "truncated.pptx": fixtures_office.truncated_pptx(),
+        "many-members.xlsx": fixtures_office.many_members_xlsx(),
+        "huge.html": fixtures_web_mail.huge_html(),
+        "nested-100.eml": fixtures_web_mail.deeply_nested_eml(),
+        "parts-10000.eml": fixtures_web_mail.many_parts_eml(),
+        "pixel-bomb.png": fixtures_scans.pixel_bomb_png(),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -78,7 +95,12 @@ def _hostile_corpus(folder: Path) -> dict[str, str]:
     os.mkfifo(folder / "fifo.txt")
     return {"zero-bytes.pdf": "failed", "truncated.pdf": "failed", "random-bytes.pdf": "failed",
             "page-tree-loop.pdf": "failed", "flate-bomb.pdf": "failed", "password.pdf": "password",
-            "invalid-utf8.txt": "UTF-8", "fifo.txt": "not a regular file"}
+            "invalid-utf8.txt": "UTF-8", "fifo.txt": "not a regular file",
+            "zip-bomb.docx": "zip bomb", "billion-laughs.docx": "XML DTD", "external-entity.xlsx": "XML DTD",
+            "password.docx": "password-protected", "truncated.pptx": "truncated or corrupt",
+            "many-members.xlsx": "likely zip bomb", "huge.html": "larger than 20 MB",
+            "nested-100.eml": "nested more than 10 levels", "parts-10000.eml": "more than 1,000 MIME parts",
+            "pixel-bomb.png": "decompression bomb"}
 
 
 def test_every_hostile_file_fails_alone_and_the_batch_goes_on(isolated):
@@ -113,7 +135,8 @@ def test_a_file_that_vanishes_before_parsing_is_reported(isolated):
         gone.write_text(GOOD)
         gone.unlink()
         worker.submit(str(gone))
-        worker.submit(str(Path(__file__)))  # the worker survives and parses the next file
+        (isolated / "next.txt").write_text(GOOD)
+        worker.submit(str(isolated / "next.txt"))  # the worker survives and parses the next file
         first, second = worker.next_result(), worker.next_result()
     finally:
         worker.close()

@@ -60,7 +60,8 @@ def test_markdown_heading_paths_and_fences(tmp_path):
 def test_markdown_offsets_are_exact(tmp_path):
     text = "\ufeff" + MARKDOWN.replace("\n", "\r\n")  # BOM and CRLF line endings
     units = load_file(write(tmp_path, "handbook.md", text))
-    file_text = text[1:]  # the BOM is not part of the text
+    # Offsets count in the file's text as it is read: no BOM, line ends normalised to "\n".
+    file_text = MARKDOWN
     for u in units:
         assert file_text[u.offset:u.offset + len(u.text)] == u.text
     assert "".join(u.text for u in units) == file_text

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from serve_helpers import MAX_UPLOAD_MB, RATE_BURST
 
 LEAVE = "How many days of paid annual leave do employees get?"
@@ -193,6 +193,28 @@ def test_upload_is_ingested_in_isolation_and_leaves_no_plaintext(rag_server):
     assert response.status_code == 200, response.text
     assert body["ingested"] == ["uploads/canteen.md"] and [f["file"] for f in body["failed"]] == ["uploads/broken.pdf"]
     assert results["results"][0]["source"] == "uploads/canteen.md"
+    assert shm_uploads() == before_shm
+
+
+def test_an_uploaded_word_file_and_email_with_attachment_are_searchable(rag_server):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from fixtures_office import handbook_docx
+    from fixtures_web_mail import notice_eml
+
+    before_shm = shm_uploads()
+    with rag_server.client(rag_server.token("ingester")) as client:
+        response = client.post("/ingest", files=[("file", ("handbook.docx", handbook_docx())),
+                                                 ("file", ("notice.eml", notice_eml()))])
+        manager = client.post("/search", json={"query": "site manager of the Carrow Fen depot", "k": 1}).json()
+        contractor = client.post("/search", json={"query": "plumbing contractor for the works", "k": 1}).json()
+        documents = [d["source"] for d in client.get("/documents").json()["documents"]]
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["ingested"]) == ["uploads/handbook.docx", "uploads/notice.eml"]
+    assert manager["results"][0]["source"] == "uploads/handbook.docx"
+    assert contractor["results"][0]["source"] == "uploads/notice.eml/contractors.pdf"
+    assert "uploads/notice.eml/contractors.pdf" in documents
     assert shm_uploads() == before_shm
 
 

@@ -301,6 +301,7 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
         return {"ingested": summary.ingested, "unchanged": summary.unchanged,
                 "failed": [{"file": f, "reason": r} for f, r in summary.failed],
                 "skipped": [{"file": f, "reason": r} for f, r in summary.skipped],
+                "warnings": [{"file": f, "reason": r} for f, r in summary.warnings],
                 "pages": summary.pages, "chunks": summary.chunks, "seconds": round(summary.seconds, 2)}
 
     @app.get("/admin/tokens")

@@ -29,7 +29,12 @@ function postJSON(path, data) {
   return call(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data) });
 }
 
-function where(source, page) { return page ? source + ", p. " + page : source; }
+// What `page` counts depends on the format (as in the CLI's text output).
+const PAGE_NAMES = { pptx: "slide", xlsx: "sheet", tif: "frame", tiff: "frame" };
+function where(source, page, ocr) {
+  const unit = PAGE_NAMES[source.split(".").pop().toLowerCase()] || "p.";
+  return (page ? source + ", " + unit + " " + page : source) + (ocr ? " (scanned)" : "");
+}
 
 // The quote, highlighted, with the answer's own words in it marked stronger.
 function quoteNode(quote, span) {
@@ -52,7 +57,7 @@ function showAnswer(a) {
     const list = el("ol", null, "sources");
     for (const c of a.citations) {
       const item = el("li");
-      item.append(el("span", "[" + c.n + "] " + where(c.source, c.page), "where"),
+      item.append(el("span", "[" + c.n + "] " + where(c.source, c.page, c.ocr), "where"),
                   el("span", "  score " + c.score.toFixed(2), "score"));
       const quote = el("blockquote");
       quote.append(quoteNode(c.quote, span));
