@@ -15,8 +15,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rag.offline  # noqa: F401,E402
 import squad  # noqa: E402
+
+import rag.offline  # noqa: F401,E402
 from rag.calibrate import LabelledQuestion, Sample, collect, fit  # noqa: E402
 
 FITTED_ON = ("SQuAD 2.0 train subset (shared/eval/squad2-subset/train.json) without the questions that are "
@@ -38,9 +39,9 @@ def main() -> int:
     if not (squad.SHARED / "train.json").exists():
         print(f"skipped: {squad.SHARED}/train.json not found")
         return 0
-    from ingest import run_ingest
     from rag.answer import AskPipeline, Calibration
     from rag.api import Assistant
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rag.offline  # noqa: F401,E402
 import squad  # noqa: E402
+
+import rag.offline  # noqa: F401,E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -52,8 +53,8 @@ def score(rows: list[dict]) -> dict:
 
 
 def run_ours(questions, docs: Path, tmp: Path) -> list[dict]:
-    from ingest import run_ingest
     from rag.api import Assistant
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     settings = Settings(store=str(tmp / "ours"), key_file=tmp / "key")

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "scripts")]
 
-from ingest_bench import DEFAULT_CORPUS, _SUMMARY_LINE, _last_line, child_env, cpu_facts, run_measured  # noqa: E402
+from ingest_bench import _SUMMARY_LINE, DEFAULT_CORPUS, _last_line, child_env, cpu_facts, run_measured  # noqa: E402
 
 RESULTS = REPO / "bench/results/formats.json"
 _WORD = re.compile(r"\w+")
@@ -36,7 +36,7 @@ def image_only_pdf(source: Path, pages: int, dpi: int = 200) -> tuple[bytes, lis
     """The first `pages` pages of a PDF as a scan would give them, and each page's own text."""
     import pypdfium2 as pdfium
 
-    from ingest.load import Context, load_bytes
+    from rag.ingest.load import Context, load_bytes
 
     document = pdfium.PdfDocument(str(source))
     images = [document[n].render(scale=dpi / 72).to_pil().convert("L") for n in range(pages)]
@@ -84,7 +84,7 @@ def main() -> int:
             (tmp / "scans").mkdir()
             (tmp / "scans" / "R-intro-scanned.pdf").write_bytes(scan)
             run = ingest(tmp / "scans", tmp / "ocr-run")
-            from ingest.load import Context, load_bytes
+            from rag.ingest.load import Context, load_bytes
 
             read = [u.text for u in load_bytes(scan, Context("scan.pdf"))]
             results["ocr"] = {**run, "pages_per_s": round(run["pages"] / run["seconds"], 3),

@@ -44,14 +44,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     args = parser.parse_args()
 
-    from ingest import run_ingest
     from rag.api import Assistant
     from rag.embed import load_embedder
     from rag.generate import load_generator
-    from rag.keys import open_keyring
+    from rag.ingest import run_ingest
     from rag.llama_server import packaged_gguf, running
     from rag.settings import Settings
-    from rag.store import open_store
+    from rag.store.chroma import open_store
+    from rag.store.keyring import open_keyring
 
     base = Path(tempfile.mkdtemp(prefix="remote-llm-bench-"))
     settings = Settings.from_env(store=str(base / "store"), key_file=base / "key")

@@ -35,9 +35,9 @@ _PROSE = re.compile(r"^[A-Z][^\n]{40,240}[.?]$")
 
 def corpus_chunks(corpus: Path) -> list[tuple[str, str, int]]:
     """(text to embed, file, page) for every chunk, as the batch job makes them."""
-    from ingest.chunk import TokenCounter, chunk_units, make_splitter
-    from ingest.load import load_file
     from rag.embed import default_embedder_dir
+    from rag.ingest.chunk import TokenCounter, chunk_units, make_splitter
+    from rag.ingest.load import load_file
 
     counter = TokenCounter(str(default_embedder_dir()))
     splitter = make_splitter(counter)

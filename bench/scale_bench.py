@@ -38,11 +38,11 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rag.encrypt import keyed_hash, seal  # noqa: E402  (imports rag.offline first: the tripwire is armed)
-from rag.keys import Keyring  # noqa: E402
 from rag.retrieve import LexicalIndex, Retriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from rag.store import open_store  # noqa: E402
+from rag.store.chroma import open_store  # noqa: E402
+from rag.store.keyring import Keyring  # noqa: E402
+from rag.store.records import keyed_hash, seal  # noqa: E402  (imports rag.offline first: the tripwire is armed)
 
 RESULTS = REPO / "bench/results/scale.json"
 DIM = 384

@@ -1,8 +1,5 @@
-"""Batch ingestion into the encrypted store: `python -m ingest` or `ingest.run(...)`."""
+"""`python -m ingest` and `ingest.run(...)`: the batch job, whose code lives in `rag.ingest`."""
 import rag.offline  # noqa: F401  armed before any library can reach the network
-
-from ingest.job import Progress, Summary, run_ingest
-
-run = run_ingest
+from rag.ingest import Progress, Summary, run, run_ingest
 
 __all__ = ["run", "run_ingest", "Summary", "Progress"]

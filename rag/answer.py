@@ -15,8 +15,20 @@ from pathlib import Path
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.cite import (Quote, answer_candidates, asked_kind, content_words, coverage, fits_kind, is_heading,
-                      mismatch, names_what_is_counted, quote_for, sentences, stems)
+from rag.cite import (
+    Quote,
+    answer_candidates,
+    asked_kind,
+    content_words,
+    coverage,
+    fits_kind,
+    is_heading,
+    mismatch,
+    names_what_is_counted,
+    quote_for,
+    sentences,
+    stems,
+)
 from rag.retrieve import Passage, Retriever
 
 ABSTAIN_TEXT = "I could not find this in your documents."

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.answer import Answer, AskPipeline, Calibration
-from rag.audit import AuditLog
 from rag.errors import StoreProblem, UsageError
-from rag.keys import Keyring, open_keyring
 from rag.offline import off_block, on_block
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
-from rag.store import ChromaStore, make_client, open_store, state_dir_for
+from rag.store.audit import AuditLog
+from rag.store.chroma import ChromaStore, make_client, open_store, state_dir_for
+from rag.store.keyring import Keyring, open_keyring
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +84,7 @@ class Assistant:
     @property
     def calibration(self) -> Calibration:
         """The store's own fit (`python -m rag.calibrate`) if there is one, else the packaged one."""
-        from rag.calibrate import load_for_store
+        from rag.fitted import load_for_store
 
         own = load_for_store(state_dir_for(self.settings), self.keyring, self.model_names)
         if own:
@@ -128,7 +128,7 @@ class Assistant:
 
     def documents(self) -> list[DocumentInfo]:
         """Every ingested source, decrypted from the manifest."""
-        from ingest.manifest import Manifest
+        from rag.store.manifest import Manifest
 
         manifest = Manifest.load(state_dir_for(self.settings), self.keyring)
         documents = []

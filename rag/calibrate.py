@@ -14,8 +14,6 @@ for one they do not. A SQuAD 2.0 JSON file works too.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import sys
 import time
@@ -25,14 +23,12 @@ from typing import TYPE_CHECKING
 
 import rag.offline  # noqa: F401
 from rag.cli import run_main
-from rag.errors import IntegrityError, UsageError
-from rag.fsutil import atomic_write
+from rag.errors import UsageError
+from rag.fitted import save_for_store
 
 if TYPE_CHECKING:  # the pipeline pulls in LangChain: too slow for --help
     from rag.answer import Calibration
 
-STORE_CALIBRATION = "calibration.json"
-FORMAT_VERSION = 1
 FALSE_ABSTENTION_BUDGET = 0.12  # the share of answerable questions the fit may refuse
 MIN_PER_CLASS = 10  # fewer labelled questions of a kind give a threshold that is mostly noise
 
@@ -153,49 +149,11 @@ def _logistic(x, y, l2: float = 1.0, steps: int = 50):
     return theta[:-1], theta[-1]
 
 
-# -- the store's own calibration, authenticated with its key ---------------------------------
-def _mac(keyring, body: dict) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(keyring.derive("calibration"), canonical, hashlib.sha256).hexdigest()
-
-
-def save_for_store(calibration: Calibration, state_dir: Path, keyring) -> Path:
-    body = {"format": FORMAT_VERSION, **calibration.to_dict()}
-    path = Path(state_dir) / STORE_CALIBRATION
-    atomic_write(path, (json.dumps({**body, "mac": _mac(keyring, body)}, indent=1) + "\n").encode())
-    return path
-
-
-def load_for_store(state_dir: Path, keyring, models: dict[str, str]) -> Calibration | None:
-    """The store's own calibration, or None. A changed file is refused: a lowered threshold would
-    silently turn abstentions into guesses."""
-    path = Path(state_dir) / STORE_CALIBRATION
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-        body = {k: v for k, v in doc.items() if k != "mac"}
-        genuine = hmac.compare_digest(str(doc.get("mac", "")), _mac(keyring, body))
-    except ValueError:
-        genuine = False
-    if not genuine:
-        raise IntegrityError(f"{path} was changed after it was fitted (its MAC does not match the store's key); "
-                             "refit it with python -m rag.calibrate QUESTIONS, or delete it to use the packaged one")
-    if body.get("models") != models:
-        import warnings
-
-        warnings.warn(f"{path} was fitted with {body.get('models')}, not {models}; refit it with "
-                      "python -m rag.calibrate QUESTIONS", stacklevel=2)
-    from rag.answer import Calibration
-
-    return Calibration.from_dict(body)
-
-
 def run_calibrate(settings, questions_file: Path, budget: float = FALSE_ABSTENTION_BUDGET) -> Calibration:
     """Fit the store's calibration on labelled questions and save it beside the store."""
     from rag.answer import AskPipeline, Calibration
     from rag.api import Assistant
-    from rag.store import state_dir_for
+    from rag.store.chroma import state_dir_for
 
     questions = read_questions(questions_file)
     answerable = sum(q.answerable for q in questions)

@@ -1,4 +1,4 @@
-"""Crash-safe file writes: a reader sees the old file or the new one, never half of either."""
+"""Crash-safe file writes (a reader sees the old file or the new one, never half of either), and time stamps."""
 from __future__ import annotations
 
 import os
@@ -23,3 +23,10 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def now_iso() -> str:
+    """The time stamps of keyring, manifest and audit entries: UTC, to the second."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -52,9 +52,8 @@ def default_llm_dir(cache_dir: Path) -> Path:
 
 
 def _convert_gguf(gemma, out_dir: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     import transformers.modeling_gguf_pytorch_utils as gguf_loader
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
     # The de-quantisation bar bypasses transformers' own switch, and TQDM_DISABLE is read when tqdm is

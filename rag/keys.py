@@ -1,192 +1,140 @@
-"""Key management: a random data key per store, kept only wrapped by the user's key.
+"""Key operations behind `python -m rag.keys status|rotate [--reencrypt]`.
 
-The wrapping key (KEK) comes from a key file (0600, outside the store) or a passphrase
-(scrypt). The keyring file next to the store holds the data keys sealed under the KEK, so
-the store directory alone, or a backup of it, opens nothing.
+`rotate` re-wraps the data keys under a new wrapping key in one atomic file replace: the old key
+file or passphrase stops opening the store at that instant. `rotate --reencrypt` also makes a
+new data key and re-seals every record and the manifest under it. It is resumable: the keyring
+holds both keys and a `reencrypting` mark until every record carries the new version, so the
+store stays readable throughout and a second run after a kill finishes the job; only then is
+the old data key destroyed.
 """
 from __future__ import annotations
 
-import base64
-import json
 import os
-import stat
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from rag.errors import KeyProblem
-from rag.fsutil import atomic_write
+from rag.errors import UsageError
 from rag.settings import Settings
+from rag.store.audit import AuditLog
+from rag.store.chroma import open_store, state_dir_for
+from rag.store.chroma_internals import scrub_vector_files
+from rag.store.keyring import Keyring, existing_kek, new_protector, now_iso, read_keyring_doc, unwrap, write_keyring
+from rag.store.records import record_key_version, seal, unseal
 
-KEYRING_FORMAT = 1
-KEYRING_NAME = "keyring.json"
-_KEYRING_AAD = b"private-rag/keyring/v1"
-_SCRYPT = {"n": 2**15, "r": 8, "p": 1}
-
-
-@dataclass
-class Keyring:
-    """Unwrapped key material; lives in memory only."""
-
-    index_key: bytes  # keyed hashes (chunk ids, source ids) and the audit chain: stable across rotations
-    data_keys: dict[int, bytes]
-    current: int
-    created: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def record_key(self) -> bytes:
-        return self.data_keys[self.current]
-
-    def derive(self, purpose: str) -> bytes:
-        return HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(self.index_key)
-
-    def to_json(self) -> bytes:
-        return json.dumps({
-            "index_key": _b64(self.index_key),
-            "data_keys": {str(v): _b64(k) for v, k in self.data_keys.items()},
-            "created": {str(v): c for v, c in self.created.items()},
-            "current": self.current,
-        }).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> "Keyring":
-        obj = json.loads(raw)
-        return cls(
-            index_key=base64.b64decode(obj["index_key"]),
-            data_keys={int(v): base64.b64decode(k) for v, k in obj["data_keys"].items()},
-            current=int(obj["current"]),
-            created={int(v): c for v, c in obj.get("created", {}).items()},
-        )
-
-    @classmethod
-    def new(cls) -> "Keyring":
-        return cls(index_key=os.urandom(32), data_keys={1: AESGCM.generate_key(256)}, current=1,
-                   created={1: now_iso()})
+BATCH = 500
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# --- the wrapping key -------------------------------------------------------------------
-
-def _check_key_file_safety(path: Path, state_dir: Path) -> None:
-    try:
-        path.resolve().relative_to(state_dir.resolve())
-    except ValueError:
-        pass
-    else:
-        raise KeyProblem(f"key file {path} lies inside the store directory; keep it elsewhere "
-                         "(a copy of the store must not carry its own key)")
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyProblem(f"key file {path} is readable by other users (mode {stat.filemode(mode)}); "
-                         f"run: chmod 600 {path}")
-
-
-def read_key_file(path: Path, state_dir: Path, create: bool) -> bytes:
-    path = Path(path).expanduser()
-    if not path.exists():
-        if not create:
-            raise KeyProblem(f"key file {path} not found; set RAG_KEY_FILE (or RAG_PASSPHRASE) to the key "
-                             "this store was created with")
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(path, _b64(AESGCM.generate_key(256)).encode() + b"\n", mode=0o600)
-    _check_key_file_safety(path, state_dir)
-    try:
-        key = base64.b64decode(path.read_bytes().strip(), validate=True)
-    except (ValueError, OSError) as exc:
-        raise KeyProblem(f"key file {path} is unreadable or not a key ({exc})") from None
-    if len(key) != 32:
-        raise KeyProblem(f"key file {path} does not hold a 256-bit key")
-    return key
-
-
-def _passphrase_kek(passphrase: str, params: dict) -> bytes:
-    return Scrypt(salt=base64.b64decode(params["salt"]), length=32, n=params["n"], r=params["r"],
-                  p=params["p"]).derive(passphrase.encode())
-
-
-def new_protector(state_dir: Path, passphrase: str | None, key_file: Path | None) -> tuple[bytes, dict]:
-    """A wrapping key from a passphrase (preferred when given) or a key file, with its public description."""
-    if passphrase:
-        params = {"type": "passphrase", "kdf": "scrypt", "salt": _b64(os.urandom(16)), **_SCRYPT}
-        return _passphrase_kek(passphrase, params), params
-    return read_key_file(key_file, state_dir, create=True), {"type": "keyfile"}
-
-
-def existing_kek(settings: Settings, state_dir: Path, protector: dict) -> bytes:
-    if protector["type"] == "passphrase":
-        if not settings.passphrase:
-            raise KeyProblem("this store is protected by a passphrase; set RAG_PASSPHRASE")
-        return _passphrase_kek(settings.passphrase, protector)
-    return read_key_file(settings.key_file, state_dir, create=False)
-
-
-# --- the keyring file -------------------------------------------------------------------
-
-def keyring_path(state_dir: Path) -> Path:
-    return Path(state_dir) / KEYRING_NAME
-
-
-def write_keyring(state_dir: Path, keyring: Keyring, kek: bytes, protector: dict, extra: dict | None = None) -> None:
-    nonce = os.urandom(12)
-    wrapped = AESGCM(kek).encrypt(nonce, keyring.to_json(), _KEYRING_AAD)
-    doc = {"format": KEYRING_FORMAT, "protector": protector, "current": keyring.current,
-           "created": {str(v): c for v, c in keyring.created.items()},
-           "wrapped": _b64(nonce + wrapped), **(extra or {})}
-    atomic_write(keyring_path(state_dir), json.dumps(doc, indent=1).encode())
-
-
-def read_keyring_doc(state_dir: Path) -> dict | None:
-    path = keyring_path(state_dir)
-    if not path.exists():
-        return None
-    doc = json.loads(path.read_bytes())
-    if doc.get("format") != KEYRING_FORMAT:
-        raise KeyProblem(f"{path} has keyring format {doc.get('format')}; this version reads {KEYRING_FORMAT}")
-    return doc
-
-
-def unwrap(doc: dict, kek: bytes, state_dir: Path) -> Keyring:
-    raw = base64.b64decode(doc["wrapped"])
-    try:
-        return Keyring.from_json(AESGCM(kek).decrypt(raw[:12], raw[12:], _KEYRING_AAD))
-    except InvalidTag:
-        from rag.audit import record_unkeyed
-
-        what = "passphrase" if doc["protector"]["type"] == "passphrase" else "key file"
-        record_unkeyed(state_dir, "open-store", f"wrong {what}")
-        raise KeyProblem(f"wrong {what}: it does not open the store at {state_dir}") from None
-
-
-def open_keyring(settings: Settings, state_dir: Path, create: bool) -> Keyring:
-    """Unwrap the store's keys; on the first ingest (`create`), make them."""
+def _open(settings: Settings) -> tuple[Path, dict, Keyring, bytes]:
+    state_dir = state_dir_for(settings)
     doc = read_keyring_doc(state_dir)
     if doc is None:
-        if not create:
-            raise KeyProblem(f"no keyring at {keyring_path(state_dir)}: nothing has been ingested into this "
-                             "store yet; run: python -m ingest FOLDER")
-        kek, protector = new_protector(state_dir, settings.passphrase, settings.key_file)
-        keyring = Keyring.new()
-        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        raise UsageError(f"no keyring at {state_dir}: nothing has been ingested there yet")
+    kek = existing_kek(settings, state_dir, doc["protector"])
+    return state_dir, doc, unwrap(doc, kek, state_dir), kek
+
+
+def status(settings: Settings) -> dict:
+    """Which key protects the store, when its data keys were made, records per key version. No secrets."""
+    state_dir, doc, keyring, _ = _open(settings)
+    counts: dict[int, int] = {}
+    for _, sealed, _, _ in open_store(settings).scan():
+        version = record_key_version(sealed)
+        counts[version] = counts.get(version, 0) + 1
+    protector = doc["protector"]["type"]
+    return {"store": str(state_dir), "protected_by": protector,
+            "key_file": str(settings.key_file) if protector == "keyfile" else None,
+            "current_data_key": keyring.current,
+            "data_keys": {v: keyring.created.get(v, "?") for v in sorted(keyring.data_keys)},
+            "records_per_key_version": counts, "reencrypting": bool(doc.get("reencrypting"))}
+
+
+def rotate(settings: Settings, new_key_file: Path | None = None, new_passphrase: str | None = None,
+           reencrypt: bool = False, progress=None) -> dict:
+    state_dir, doc, keyring, kek = _open(settings)
+    resuming = bool(doc.get("reencrypting"))
+    if new_key_file or new_passphrase:
+        if new_key_file and Path(new_key_file).expanduser().resolve() == Path(settings.key_file).expanduser().resolve() \
+                and doc["protector"]["type"] == "keyfile":
+            raise UsageError("--new-key-file is the current key file; name a new file")
+        kek, protector = new_protector(state_dir, new_passphrase,
+                                       Path(new_key_file).expanduser() if new_key_file else None)
+    elif not (reencrypt or resuming):
+        raise UsageError("say where the new wrapping key comes from: --new-key-file PATH or RAG_NEW_PASSPHRASE")
+    else:
+        protector = doc["protector"]
+    audit = AuditLog(state_dir, keyring)
+    if not (reencrypt or resuming):
         write_keyring(state_dir, keyring, kek, protector)
-        return keyring
-    return unwrap(doc, existing_kek(settings, state_dir, doc["protector"]), state_dir)
+        audit.append("key-rotate", "ok", {"protected_by": protector["type"]})
+        return {"rewrapped": True, "reencrypted": 0}
+    if not resuming:
+        keyring.current = max(keyring.data_keys) + 1
+        keyring.data_keys[keyring.current] = AESGCM.generate_key(256)
+        keyring.created[keyring.current] = now_iso()
+    # Both keys, and the mark, are on disk before the first record changes: a kill from here on resumes.
+    write_keyring(state_dir, keyring, kek, protector, extra={"reencrypting": True})
+    done = _reseal_records(settings, keyring, progress)
+    from rag.store.manifest import Manifest
+
+    Manifest.load(state_dir, keyring).save(state_dir, keyring)
+    for version in [v for v in keyring.data_keys if v != keyring.current]:
+        del keyring.data_keys[version]  # the old data key is destroyed with this write
+        keyring.created.pop(version, None)
+    write_keyring(state_dir, keyring, kek, protector)
+    audit.append("key-reencrypt", "ok", {"records": done, "data_key": keyring.current})
+    return {"rewrapped": True, "reencrypted": done, "data_key": keyring.current}
+
+
+def _reseal_records(settings: Settings, keyring: Keyring, progress) -> int:
+    store = open_store(settings)
+    done = 0
+    while True:
+        stale = [(i, s, m, v) for i, s, m, v in store.scan(include_vectors=True)
+                 if record_key_version(s) != keyring.current][:BATCH]
+        if not stale:
+            scrub_vector_files(settings)  # this process held every record in clear
+            return done
+        ids = [i for i, _, _, _ in stale]
+        sealed = [seal(keyring.record_key, keyring.current, store.name, i,
+                       unseal(keyring.data_keys, store.name, i, s)) for i, s, _, _ in stale]
+        import numpy as np
+
+        store.upsert(ids, np.asarray([v for _, _, _, v in stale], dtype=np.float32), sealed,
+                     [m["src"] for _, _, m, _ in stale], keyring.current)
+        done += len(ids)
+        if progress:
+            progress(done)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    from rag.settings import add_common_flags, settings_from_args
+
+    parser = argparse.ArgumentParser(prog="python -m rag.keys", description="Inspect and rotate the store's keys.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (("status", "which key protects the store; records per key version (no secrets)"),
+                           ("rotate", "re-wrap the data key under a new key file or passphrase")):
+        command = sub.add_parser(name, help=helptext)
+        add_common_flags(command)
+    rotate_parser = sub.choices["rotate"]
+    rotate_parser.add_argument("--new-key-file", type=Path, help="new wrapping key file (created 0600 if absent); "
+                               "or set RAG_NEW_PASSPHRASE")
+    rotate_parser.add_argument("--reencrypt", action="store_true",
+                               help="also make a new data key and re-encrypt every record (resumable)")
+    args = parser.parse_args(argv)
+    settings = settings_from_args(args)
+    if args.command == "status":
+        print(json.dumps(status(settings), indent=1))
+        return 0
+    result = rotate(settings, args.new_key_file, os.environ.get("RAG_NEW_PASSPHRASE") or None, args.reencrypt)
+    print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":
     from rag.cli import run_main
-    from rag.keyadmin import main
 
     run_main(main)

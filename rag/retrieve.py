@@ -16,9 +16,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag.acronyms import AcronymIndex
-from rag.encrypt import unseal
-from rag.keys import Keyring
-from rag.store import ChromaStore
+from rag.store.chroma import ChromaStore
+from rag.store.keyring import Keyring
+from rag.store.records import unseal
 
 COUNT_INTERVAL_S = 2.0
 PLAUSIBLE_SOURCES_K = 4  # an acronym's long form must come from the documents of this many first passages

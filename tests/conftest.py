@@ -50,7 +50,7 @@ def generator():
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory, embedder):
     """The demo documents ingested once into a session store; returns its settings."""
-    from ingest import run_ingest
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     base = tmp_path_factory.mktemp("demo")
@@ -63,8 +63,8 @@ def demo_store(tmp_path_factory, embedder):
 @pytest.fixture(scope="session")
 def assistant(demo_store, embedder, generator):
     from rag.api import Assistant
-    from rag.keys import open_keyring
-    from rag.store import open_store
+    from rag.store.chroma import open_store
+    from rag.store.keyring import open_keyring
 
     keyring = open_keyring(demo_store, Path(demo_store.store), create=False)
     return Assistant(demo_store, keyring, open_store(demo_store, embedder), embedder, generator)

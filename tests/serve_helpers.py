@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from conftest import ROOT, run_cli
 
 START_SECONDS = 300  # model loads on a busy 2-core machine

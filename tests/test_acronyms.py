@@ -42,8 +42,8 @@ def test_a_sentence_that_names_the_long_form_covers_the_acronym_and_is_no_mismat
 
 
 def test_a_long_form_from_a_document_the_question_is_not_about_is_not_used(isolated, embedder):
-    from ingest import run
     from rag import Assistant
+    from rag.ingest import run
     from rag.settings import Settings
 
     docs = isolated / "docs"

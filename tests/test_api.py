@@ -5,7 +5,7 @@ from conftest import copy_docs
 
 
 def test_ingest_run_reports_progress_and_returns_a_summary(isolated, embedder):
-    from ingest import run
+    from rag.ingest import run
     from rag.settings import Settings
 
     events = []
@@ -58,8 +58,8 @@ def test_chunks_come_with_their_vectors(assistant):
 
 
 def test_an_open_assistant_never_serves_the_old_text_of_a_re_ingested_file(isolated, embedder):
-    from ingest import run
     from rag import Assistant
+    from rag.ingest import run
     from rag.settings import Settings
 
     docs = isolated / "docs"

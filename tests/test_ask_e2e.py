@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import DEMO_DOCS, copy_docs, run_cli
 
 ANSWERABLE = [
@@ -23,7 +22,7 @@ ABSENT = ["What is the parking fee at the Bergen office?", "What is the capital 
 
 def page_text(source: str, page: int | None) -> str:
     """The text of the cited page, as the loader reads it from the original document."""
-    from ingest.load import load_file
+    from rag.ingest.load import load_file
 
     units = load_file(str(DEMO_DOCS / source))
     return "".join(u.text for u in units if u.page == page)

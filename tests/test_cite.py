@@ -1,6 +1,16 @@
 """Citations (rag/cite.py): quotes are verbatim passage text that really contains the answer."""
-from rag.cite import (answer_candidates, asked_kind, coverage, fits_kind, is_heading, mismatch, names_what_is_counted,
-                      quote_for, sentences, supports)
+from rag.cite import (
+    answer_candidates,
+    asked_kind,
+    coverage,
+    fits_kind,
+    is_heading,
+    mismatch,
+    names_what_is_counted,
+    quote_for,
+    sentences,
+    supports,
+)
 
 
 def texts(text):

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 
-from rag.store import _vacuum
+from rag.store.chroma_internals import vacuum
 
 SECRET = b"sealed-ciphertext-of-a-pruned-record"
 
@@ -44,7 +44,7 @@ def test_rows_of_a_dropped_collection_deleted_after_a_vacuum_leave_no_bytes_behi
 
     deleter = threading.Thread(target=chroma_deletes_late)
     deleter.start()
-    _vacuum(database)
+    vacuum(database)
     deleter.join()
     assert SECRET not in database.read_bytes()
     with sqlite3.connect(database) as connection:

@@ -13,7 +13,6 @@ import time
 import uuid
 
 import pytest
-
 from conftest import DEMO_DOCS, ROOT
 
 IMAGE = "localhost/private-rag:test"

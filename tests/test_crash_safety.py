@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT, copy_docs, network_namespace_available, run_cli
 
 pytestmark = pytest.mark.slow
@@ -19,10 +18,10 @@ KILLS = 20
 
 def _store_state():
     """(record count, unique ids, manifest chunk total) as the store sees it."""
-    from ingest.job import run_check
-    from ingest.manifest import Manifest
     from rag.api import Assistant
-    from rag.store import state_dir_for
+    from rag.ingest.job import run_check
+    from rag.store.chroma import state_dir_for
+    from rag.store.manifest import Manifest
 
     assistant = Assistant.open()
     ids = [i for i, _, _, _ in assistant.store.scan()]
@@ -60,12 +59,12 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates_chunks(isolated, tm
 
 
 def test_check_repairs_chunks_the_manifest_does_not_know(isolated, embedder):
-    from ingest import run_ingest
-    from ingest.job import run_check
-    from ingest.manifest import Manifest
-    from rag.keys import open_keyring
+    from rag.ingest import run_ingest
+    from rag.ingest.job import run_check
     from rag.settings import Settings
-    from rag.store import state_dir_for
+    from rag.store.chroma import state_dir_for
+    from rag.store.keyring import open_keyring
+    from rag.store.manifest import Manifest
 
     settings = Settings.from_env()
     docs = copy_docs(isolated / "docs")
@@ -98,9 +97,9 @@ def test_a_second_writer_fails_clearly_while_the_first_holds_the_store(isolated)
 def test_tampered_records_are_detected_naming_the_record(isolated, embedder, tamper, monkeypatch):
     import chromadb
 
-    from ingest import run_ingest
     from rag.api import Assistant
     from rag.errors import IntegrityError
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     run_ingest([copy_docs(isolated / "docs") / "procedures"], Settings.from_env(), embedder=embedder)

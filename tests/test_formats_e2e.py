@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, files_holding, run_cli
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -40,7 +39,7 @@ CANARIES = ["Brekke", "badges must be returned", "meeting room Fjord", "Oskar Br
 
 @pytest.fixture(scope="module")
 def formats_store(tmp_path_factory, embedder):
-    from ingest import run_ingest
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     base = tmp_path_factory.mktemp("formats")
@@ -54,8 +53,8 @@ def formats_store(tmp_path_factory, embedder):
 @pytest.fixture(scope="module")
 def formats_assistant(formats_store, embedder, generator):
     from rag.api import Assistant
-    from rag.keys import open_keyring
-    from rag.store import open_store
+    from rag.store.chroma import open_store
+    from rag.store.keyring import open_keyring
 
     settings = formats_store[0]
     keyring = open_keyring(settings, Path(settings.store), create=False)

@@ -7,10 +7,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
-from ingest.load import Context, load_bytes
+
 from rag.errors import FileFailed
+from rag.ingest.load import Context, load_bytes
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import fixtures_office as fixtures  # noqa: E402
@@ -171,7 +171,7 @@ def test_a_million_row_sheet_ingests_its_first_cells_with_a_warning(tmp_path):
     script = (
         "import resource, sys, time\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
-        "from ingest.load import Context, load_file\n"
+        "from rag.ingest.load import Context, load_file\n"
         "context = Context('sensor-log.xlsx'); started = time.monotonic()\n"
         "units = load_file(sys.argv[1], context)\n"
         "lines = units[0].text.split('\\n')\n"

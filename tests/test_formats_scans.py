@@ -5,10 +5,10 @@ import shutil
 import sys
 
 import pytest
-
 from conftest import ROOT, SHARED
-from ingest.load import Context, load_bytes
+
 from rag.errors import FileFailed
+from rag.ingest.load import Context, load_bytes
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import fixtures_scans  # noqa: E402
@@ -22,7 +22,7 @@ def no_tesseract(monkeypatch):
     """As on a machine without Tesseract."""
     import pytesseract
 
-    from ingest.formats import ocr
+    from rag.ingest.formats import ocr
 
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
     ocr.languages.cache_clear()
@@ -78,7 +78,7 @@ def test_without_tesseract_a_mixed_pdf_keeps_its_text_pages_and_warns(no_tessera
 
 
 def test_ocr_languages_can_be_chosen_and_a_missing_one_is_named(monkeypatch):
-    from ingest.formats import ocr
+    from rag.ingest.formats import ocr
 
     monkeypatch.setenv("RAG_OCR_LANGS", "eng+klingon")
     ocr.languages.cache_clear()
@@ -100,7 +100,7 @@ def test_ocr_languages_can_be_chosen_and_a_missing_one_is_named(monkeypatch):
     ("Well-\nKnown", "Well-\nKnown"),  # a capital after the break: a real hyphen, kept
 ])
 def test_text_is_normalised_once_for_every_format(raw, clean):
-    from ingest.formats.clean import normalize
+    from rag.ingest.formats.clean import normalize
 
     assert normalize(raw) == clean
     assert normalize(clean) == clean
@@ -109,7 +109,7 @@ def test_text_is_normalised_once_for_every_format(raw, clean):
 def test_no_quote_from_the_r_manuals_shows_a_control_character():
     import unicodedata
 
-    from ingest.load import load_file
+    from rag.ingest.load import load_file
 
     manual = SHARED / "corpora" / "r-manuals" / "R-intro.pdf"
     if not manual.exists():

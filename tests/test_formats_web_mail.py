@@ -8,10 +8,10 @@ import time
 from email.message import EmailMessage
 
 import pytest
-
 from conftest import ROOT
-from ingest.load import Context, load_bytes
+
 from rag.errors import FileFailed
+from rag.ingest.load import Context, load_bytes
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import fixtures_web_mail as fixtures  # noqa: E402

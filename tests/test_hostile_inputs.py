@@ -9,7 +9,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -126,8 +125,8 @@ def test_every_hostile_file_fails_alone_and_the_batch_goes_on(isolated):
 
 
 def test_a_file_that_vanishes_before_parsing_is_reported(isolated):
-    from ingest.worker import ParseWorker
     from rag.embed import default_embedder_dir
+    from rag.ingest.worker import ParseWorker
 
     worker = ParseWorker(str(default_embedder_dir()), 256)
     try:
@@ -146,8 +145,8 @@ def test_a_file_that_vanishes_before_parsing_is_reported(isolated):
 
 @pytest.mark.parametrize("timeout", ["2"])
 def test_a_parser_that_hangs_is_stopped_and_the_next_file_still_parses(isolated, timeout, monkeypatch):
-    from ingest import worker as worker_module
     from rag.embed import default_embedder_dir
+    from rag.ingest import worker as worker_module
 
     monkeypatch.setattr(worker_module, "TIMEOUT_SECONDS", float(timeout))
     fifo = isolated / "blocks-forever.txt"

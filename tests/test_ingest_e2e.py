@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import CANARIES, copy_docs, files_holding, network_namespace_available, run_cli, store_bytes
 
 
@@ -82,7 +81,7 @@ def _records_of(isolated, source: str) -> list[tuple[str, str, np.ndarray]]:
 
 
 def test_rerun_over_unchanged_files_parses_and_embeds_nothing(isolated, embedder):
-    from ingest import run_ingest
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     class CountingEmbedder:
@@ -110,8 +109,8 @@ def test_rerun_over_unchanged_files_parses_and_embeds_nothing(isolated, embedder
 
 
 def test_changed_file_replaces_its_chunks(isolated, embedder):
-    from ingest import run_ingest
     from rag.api import Assistant
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     docs = copy_docs(isolated / "docs")
@@ -137,13 +136,13 @@ def test_corrupt_pdf_among_good_files_fails_alone(isolated, embedder):
     docs = copy_docs(isolated / "docs")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(3000))
     (docs / "empty.txt").write_text("   \n")
-    (docs / "diagram.png").write_bytes(b"\x89PNG....")
+    (docs / "diagram.svg").write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
     result = run_cli("-m", "ingest", str(docs))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "failed:  broken.pdf:" in result.stderr
     assert "failed:  empty.txt: no extractable text" in result.stderr
-    assert "skipped: " in result.stderr and "diagram.png" in result.stderr
+    assert "skipped: " in result.stderr and "diagram.svg" in result.stderr
     assert "ingested 4" in _summary_line(result.stdout)
     passages = Assistant.open().search("paid annual leave days per calendar year", k=3)
     assert any("27 days of paid annual leave" in p.text and p.page == 2 for p in passages)
@@ -177,9 +176,9 @@ def test_key_file_readable_by_others_is_refused(isolated):
 
 
 def test_store_built_by_another_embedder_is_refused(isolated, embedder):
-    from ingest import run_ingest
     from rag.api import Assistant
     from rag.errors import StoreProblem
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     run_ingest([copy_docs(isolated / "docs") / "procedures"], Settings.from_env(), embedder=embedder)

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import copy_docs, run_cli, store_bytes
 
 
 @pytest.fixture
 def small_store(isolated, embedder):
-    from ingest import run_ingest
+    from rag.ingest import run_ingest
     from rag.settings import Settings
 
     settings = Settings.from_env()
@@ -34,7 +33,7 @@ def test_rotate_rewraps_and_the_old_key_stops_working(small_store, isolated):
 
 def test_reencrypt_moves_every_record_to_a_new_data_key_and_destroys_the_old(small_store, embedder):
     from rag.api import Assistant
-    from rag.keyadmin import rotate, status
+    from rag.keys import rotate, status
 
     before = status(small_store)
     total = sum(before["records_per_key_version"].values())
@@ -48,7 +47,7 @@ def test_reencrypt_moves_every_record_to_a_new_data_key_and_destroys_the_old(sma
 
 
 def test_interrupted_reencryption_stays_readable_and_a_rerun_finishes(small_store, monkeypatch):
-    from rag import keyadmin
+    from rag import keys as keyadmin
     from rag.api import Assistant
 
     monkeypatch.setattr(keyadmin, "BATCH", 5)

@@ -6,8 +6,8 @@ import stat
 import pytest
 
 from rag.errors import KeyProblem
-from rag.keys import keyring_path, open_keyring
 from rag.settings import Settings
+from rag.store.keyring import keyring_path, open_keyring
 
 
 def make_settings(tmp_path, **kw):

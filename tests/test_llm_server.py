@@ -7,7 +7,6 @@ import json
 import socket
 
 import pytest
-
 from conftest import run_cli
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,

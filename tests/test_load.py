@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from ingest.load import load_file
 from rag.errors import FileFailed
+from rag.ingest.load import load_file
 
 MARKDOWN = """Preamble line before any heading.
 

@@ -1,9 +1,9 @@
 """The manifest (ingest/manifest.py): sealed list of sources; file names never on disk in clear."""
 import pytest
 
-from ingest.manifest import MANIFEST_NAME, Manifest, SourceEntry
 from rag.errors import IntegrityError
-from rag.keys import Keyring
+from rag.store.keyring import Keyring
+from rag.store.manifest import MANIFEST_NAME, Manifest, SourceEntry
 
 SOURCE = "Vertraulich/Quartalsbericht_Q3.pdf"
 ROOT = "/home/alice/Documents/secret-project"

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from rag.encrypt import keyed_hash, seal, seal_blob, unseal, unseal_blob
 from rag.errors import IntegrityError
+from rag.store.records import keyed_hash, seal, seal_blob, unseal, unseal_blob
 
 KEY = bytes(range(32))
 KEYS = {1: KEY}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT, run_cli
 from serve_helpers import MAX_UPLOAD_MB, RATE_BURST
 
@@ -366,8 +365,8 @@ def test_help_is_instant():
 def test_parse_worker_replies_that_arrive_together_are_both_read(tmp_path, monkeypatch):
     """Found through the upload test: two replies read in one buffered read left `select` waiting out
     the timeout, and the second file was reported as hung."""
-    from ingest import worker as worker_module
     from rag.embed import default_embedder_dir
+    from rag.ingest import worker as worker_module
 
     monkeypatch.setattr(worker_module, "TIMEOUT_SECONDS", 20.0)
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n not a PDF")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from conftest import DEMO_DOCS, run_cli
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from serve_helpers import MAX_UPLOAD_MB
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_init_tls(args)
     if args.command == "token":
         return run_token(args)
-    from rag.serve.server import Limits, ServeOptions, run_serve
+    from rag.serve.app import Limits
+    from rag.serve.server import ServeOptions, run_serve
     from rag.settings import settings_from_args
 
     limits = Limits(rate_per_minute=args.rate_limit, burst=args.rate_burst,

@@ -6,7 +6,7 @@ and the page's static files becomes one entry of the store's audit log (user, ac
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Annotated
 
@@ -19,10 +19,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api import MAX_QUESTION_CHARS
-from rag.audit import AuditLog
 from rag.errors import RagError, UsageError
 from rag.serve.backend import Backend
-from rag.serve.server import Limits
 from rag.serve.tokens import (
     SESSION_PREFIX,
     Sessions,
@@ -31,6 +29,15 @@ from rag.serve.tokens import (
     provisioning_uri,
 )
 from rag.serve.uploads import UploadRejected, private_folder, read_form
+from rag.store.audit import AuditLog
+
+
+@dataclass(frozen=True)
+class Limits:
+    rate_per_minute: int = 120  # per client address; 0 turns the limit off
+    burst: int = 30
+    max_json_bytes: int = 64 * 1024
+    max_upload_bytes: int = 25 * 2**20
 
 log = logging.getLogger("rag.serve")
 

@@ -42,9 +42,9 @@ class Backend:
         return await self._run(self._ingest, folder)
 
     def _ingest(self, folder: Path):
-        from ingest.job import run_ingest
         from rag.api import Assistant
-        from rag.store import open_store
+        from rag.ingest.job import run_ingest
+        from rag.store.chroma import open_store
 
         old = self.assistant
         summary = run_ingest([folder], old.settings, embedder=old.embedder)

@@ -9,15 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import UsageError
+from rag.serve.app import Limits, create_app
 from rag.settings import Settings
-
-
-@dataclass(frozen=True)
-class Limits:
-    rate_per_minute: int = 120  # per client address; 0 turns the limit off
-    burst: int = 30
-    max_json_bytes: int = 64 * 1024
-    max_upload_bytes: int = 25 * 2**20
 
 
 @dataclass(frozen=True)
@@ -90,11 +83,10 @@ def listening_socket(address, port: int) -> socket.socket:
 def run_serve(settings: Settings, options: ServeOptions) -> int:
     import uvicorn
 
-    from rag.audit import AuditLog
-    from rag.serve.app import create_app
     from rag.serve.backend import Backend
     from rag.serve.tokens import TokenStore
-    from rag.store import state_dir_for
+    from rag.store.audit import AuditLog
+    from rag.store.chroma import state_dir_for
 
     address = bind_address(options)
     check_tls(options)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from rag.encrypt import seal_blob, unseal_blob
 from rag.errors import UsageError
 from rag.fsutil import atomic_write
-from rag.keys import Keyring, now_iso
+from rag.store.keyring import Keyring, now_iso
+from rag.store.records import seal_blob, unseal_blob
 
 ROLES = ("reader", "ingester", "admin")  # each role may do everything the roles before it may
 TOKEN_PREFIX = "rag_"
@@ -187,8 +187,8 @@ class Sessions:
 
 def open_token_store(settings) -> TokenStore:
     """The token store of the store named by `settings`; opening it needs the store's key."""
-    from rag.keys import open_keyring
-    from rag.store import state_dir_for
+    from rag.store.chroma import state_dir_for
+    from rag.store.keyring import open_keyring
 
     state_dir = state_dir_for(settings)
     return TokenStore(state_dir, open_keyring(settings, state_dir, create=False))

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.load import SUPPORTED
+from rag.ingest.load import SUPPORTED
 
 UPLOAD_FOLDER = "uploads"  # uploaded files are ingested as uploads/NAME, apart from batch-ingested ones
 MAX_FILES = 20

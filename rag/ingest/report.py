@@ -6,8 +6,8 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.job import Progress as JobProgress
-from ingest.job import Summary
+from rag.ingest.job import Progress as JobProgress
+from rag.ingest.job import Summary
 
 
 class ProgressBar:

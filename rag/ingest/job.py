@@ -15,15 +15,16 @@ from typing import Callable, Iterable
 
 from filelock import FileLock, Timeout
 
-from ingest.chunk import Chunk
-from ingest.load import SUPPORTED
-from ingest.manifest import Manifest, SourceEntry
-from rag.audit import AuditLog
-from rag.encrypt import keyed_hash, seal
 from rag.errors import StoreProblem
-from rag.keys import Keyring, now_iso, open_keyring, read_keyring_doc
+from rag.ingest.chunk import Chunk
+from rag.ingest.load import SUPPORTED
 from rag.settings import Settings
-from rag.store import ChromaStore, compact, make_client, open_store, scrub_vector_files, state_dir_for
+from rag.store.audit import AuditLog
+from rag.store.chroma import ChromaStore, compact, make_client, open_store, state_dir_for
+from rag.store.chroma_internals import scrub_vector_files
+from rag.store.keyring import Keyring, now_iso, open_keyring, read_keyring_doc
+from rag.store.manifest import Manifest, SourceEntry
+from rag.store.records import keyed_hash, seal
 
 EMBED_BATCH = 256  # chunks gathered across files before one embedding call
 
@@ -254,7 +255,7 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
 
 def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started) -> int:
     """Parse, embed and store the changed files; returns how many stale records were deleted."""
-    from ingest.worker import ParseWorker
+    from rag.ingest.worker import ParseWorker
 
     worker = ParseWorker(str(embedder.model_dir), embedder.max_tokens)
     writer = _Writer(settings, embedder, keyring, manifest, state_dir)

@@ -9,10 +9,10 @@ import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rag.encrypt import seal_blob, unseal_blob
 from rag.errors import IntegrityError
 from rag.fsutil import atomic_write
-from rag.keys import Keyring
+from rag.store.keyring import Keyring
+from rag.store.records import seal_blob, unseal_blob
 
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "manifest.bin"

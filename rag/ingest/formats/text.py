@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from ingest.formats.clean import normalize
-from ingest.load import Context, Unit
 from rag.errors import FileFailed
+from rag.ingest.formats.clean import normalize
+from rag.ingest.load import Context, Unit
 
 
 def load(data: bytes, context: Context) -> list[Unit]:

@@ -14,8 +14,8 @@ import struct
 import subprocess
 import sys
 from collections import deque
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag.errors import FileFailed
 
@@ -68,8 +68,8 @@ def _serve(tokenizer_dir: str, max_tokens: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     except (ValueError, OSError):
         pass
-    from ingest.chunk import TokenCounter, chunk_units, make_splitter
-    from ingest.load import Context, load_file
+    from rag.ingest.chunk import TokenCounter, chunk_units, make_splitter
+    from rag.ingest.load import Context, load_file
 
     # pypdf logs each repair ("EOF marker not found") to stderr; the file's one-line verdict is enough.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -117,7 +117,7 @@ class ParseWorker:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # Unbuffered: a buffered reader could swallow two replies in one read, and `select` on the pipe
         # would then wait out the timeout for a reply that is already in memory.
-        self._process = subprocess.Popen([sys.executable, "-m", "ingest.worker", *self._args],
+        self._process = subprocess.Popen([sys.executable, "-m", "rag.ingest.worker", *self._args],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
 
     def _restart(self) -> None:
@@ -178,6 +178,6 @@ class ParseWorker:
 
 
 if __name__ == "__main__":
-    from ingest import worker  # results must pickle as ingest.worker.Parsed, not __main__.Parsed
+    from rag.ingest import worker  # results must pickle as ingest.worker.Parsed, not __main__.Parsed
 
     worker._serve(sys.argv[1], int(sys.argv[2]))

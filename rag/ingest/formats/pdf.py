@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from ingest.formats import ocr
-from ingest.load import Context, Unit
 from rag.errors import FileFailed
+from rag.ingest.formats import ocr
+from rag.ingest.load import Context, Unit
 
 _PASSWORD = "password-protected PDF; remove the password and ingest again"
 _SPACES = re.compile(r"[ \t\u00a0]+")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.load import Unit
+from rag.ingest.load import Unit
 
 CHUNK_TOKENS = 200
 OVERLAP_TOKENS = 16

@@ -59,14 +59,14 @@ def load_file(path: str, context: Context | None = None) -> list[Unit]:
 
 def load_bytes(data: bytes, context: Context) -> list[Unit]:
     """The units of one document given as bytes; `context.name`'s suffix picks the format."""
-    from ingest.formats.clean import normalize
+    from rag.ingest.formats.clean import normalize
 
     suffix = Path(context.name).suffix.lower()
     if suffix not in LOADERS:
         raise FileFailed(f"unsupported type '{suffix or 'none'}'")
     if context.depth > MAX_DEPTH:
         raise FileFailed(f"nested more than {MAX_DEPTH} levels deep")
-    module = importlib.import_module(f"ingest.formats.{LOADERS[suffix]}")
+    module = importlib.import_module(f"rag.ingest.formats.{LOADERS[suffix]}")
     units = module.load(data, context)
     for unit in units:
         unit.text = normalize(unit.text)

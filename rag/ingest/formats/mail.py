@@ -16,9 +16,9 @@ from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import PurePosixPath
 
-from ingest.formats.ocr import OcrMissing
-from ingest.load import Context, Unit, load_bytes
 from rag.errors import FileFailed
+from rag.ingest.formats.ocr import OcrMissing
+from rag.ingest.load import Context, Unit, load_bytes
 
 MAX_PARTS = 1_000
 MAX_MIME_DEPTH = 10  # containers (multiparts, attached messages) around a part; three forwards deep is about 8
@@ -96,7 +96,7 @@ def _body_text(body: EmailMessage | None) -> str:
     except (LookupError, MessageError, ValueError):  # an unknown charset: the bytes as UTF-8, kept readable
         text = (body.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
     if body.get_content_subtype() == "html":
-        from ingest.formats.html import main_content
+        from rag.ingest.formats.html import main_content
 
         return main_content(text)
     return text

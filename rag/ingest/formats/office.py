@@ -17,9 +17,9 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from ingest.formats.guard import check_zip
-from ingest.load import Context, Unit
 from rag.errors import FileFailed
+from rag.ingest.formats.guard import check_zip
+from rag.ingest.load import Context, Unit
 
 MAX_CELLS_PER_SHEET = 200_000  # a million-row log is read in its first cells, in seconds, not refused
 MAX_SHEETS = 100

@@ -4,9 +4,9 @@ from __future__ import annotations
 import io
 import warnings
 
-from ingest.formats import ocr
-from ingest.load import Context, Unit
 from rag.errors import FileFailed
+from rag.ingest.formats import ocr
+from rag.ingest.load import Context, Unit
 
 MAX_PIXELS = 80_000_000  # about an A3 page at 600 dpi; more is a decompression bomb, not a scan
 MAX_FRAMES = 500
@@ -23,6 +23,8 @@ def open_image(data: bytes):
             image.size  # noqa: B018  the header is read here; the pixels only when used
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FileFailed(f"image larger than {MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)") from None
+    except Image.UnidentifiedImageError:
+        raise FileFailed("unreadable image (not a PNG, JPEG or TIFF this reader knows)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FileFailed(f"unreadable image ({str(exc)[:120]})") from None
     return image

@@ -16,9 +16,9 @@ from lxml import etree
 from trafilatura.utils import decode_file
 from trafilatura.xml import xmltotxt
 
-from ingest.formats.text import markdown_sections
-from ingest.load import Context, Unit
 from rag.errors import FileFailed
+from rag.ingest.formats.text import markdown_sections
+from rag.ingest.load import Context, Unit
 
 MAX_HTML_BYTES = 20 * 2**20  # trafilatura's own limit; a real page's text is far smaller
 # Trafilatura's time grows with the square of the elements: 40,000 take 7 s here, 160,000 would take minutes.
