@@ -50,14 +50,15 @@ def main() -> None:
     from rag.ingest import run_ingest
     from rag.llama_server import packaged_gguf, running
     from rag.settings import Settings
-    from rag.store.chroma import open_store
+    from rag.store.vault import open_collections
     from rag.store.keyring import open_keyring
 
     base = Path(tempfile.mkdtemp(prefix="remote-llm-bench-"))
     settings = Settings.from_env(store=str(base / "store"), key_file=base / "key")
     embedder = load_embedder(settings.embedder, settings.precision)
     run_ingest([REPO / "data/docs"], settings, embedder=embedder)
-    keyring, store = open_keyring(settings, base / "store", create=False), open_store(settings, embedder)
+    keyring = open_keyring(settings, base / "store", create=False)
+    store = open_collections(settings, keyring, embedder)
     local = load_generator("default", settings.cache_dir, settings.precision)
     with running(packaged_gguf(settings.cache_dir), args.port) as url:
         backends = {"in-process transformers": local, "llama.cpp server": load_generator(url, settings.cache_dir)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from rag.answer import Answer, AskPipeline, Calibration
 from rag.errors import StoreProblem, UsageError
@@ -12,8 +12,9 @@ from rag.offline import off_block, on_block
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
 from rag.store.audit import AuditLog
-from rag.store.chroma import ChromaStore, make_client, open_store, state_dir_for
+from rag.store.chroma import make_client, state_dir_for
 from rag.store.keyring import Keyring, open_keyring
+from rag.store.vault import CollectionSet, open_collections
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,15 +28,17 @@ class DocumentInfo:
     pages: int
     chunks: int
     ingested_at: str
+    collection: str = "default"
 
 
 class Assistant:
-    """An open, decrypted view of one store, with models loaded once for many questions."""
+    """An open, decrypted view of one or more collections of a store, with models loaded once for many
+    questions. Only the named collections' records are ever read or decrypted."""
 
-    def __init__(self, settings: Settings, keyring: Keyring, store: ChromaStore, embedder, generator=None):
+    def __init__(self, settings: Settings, keyring: Keyring, store: CollectionSet, embedder, generator=None):
         self.settings, self.keyring, self.store, self.embedder = settings, keyring, store, embedder
         self._generator = generator
-        self.retriever = Retriever(store, keyring, embedder)
+        self.retriever = Retriever(store, embedder)
         self._pipeline: AskPipeline | None = None
         self.audit = AuditLog(state_dir_for(settings), keyring)
         # Anything in this process that tries to reach the network is refused and recorded.
@@ -45,15 +48,18 @@ class Assistant:
     @classmethod
     def open(cls, store: str | Path | None = None, *, key_file: str | Path | None = None,
              passphrase: str | None = None, llm: str | None = None, embedder: str | None = None,
-             settings: Settings | None = None) -> "Assistant":
-        """Open a store for asking. Unset arguments come from `RAG_*` variables, then defaults."""
+             collection: str | Sequence[str] | None = None, settings: Settings | None = None) -> "Assistant":
+        """Open collections of a store for asking (`collection="hr"` or `["hr", "legal"]`; default: the
+        `default` collection). Unset arguments come from `RAG_*` variables, then defaults."""
         from rag.embed import load_embedder
 
         settings = settings or Settings.from_env()
         settings = replace(settings, **{k: v for k, v in {
             "store": str(store) if store is not None else None,
             "key_file": Path(key_file) if key_file is not None else None,
-            "passphrase": passphrase, "llm": llm, "embedder": embedder}.items() if v is not None})
+            "passphrase": passphrase, "llm": llm, "embedder": embedder,
+            "collection": collection if isinstance(collection, str) or collection is None else ",".join(collection),
+        }.items() if v is not None})
         # Connecting is cheap: a wrong, unreachable or refused server URL fails before anything is opened.
         generator = _load_generator(settings) if settings.llm_is_url else None
         state_dir = state_dir_for(settings)
@@ -64,7 +70,7 @@ class Assistant:
                                f"--store {state_dir}")
         keyring = open_keyring(settings, state_dir, create=False)
         model = load_embedder(settings.embedder, settings.precision, settings.cache_dir)
-        chroma = open_store(settings, model)
+        chroma = open_collections(settings, keyring, model)
         if chroma.count() == 0:
             raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "
                                "python -m ingest FOLDER")
@@ -106,39 +112,43 @@ class Assistant:
                                          calibration=self.calibration, max_new_tokens=self.settings.max_new_tokens)
         return self._pipeline
 
-    def ask(self, question: str, k: int | None = None, user: str | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, user: str | None = None,
+            within: Sequence[str] = ()) -> Answer:
         """Answer from the documents with verbatim quotes, or abstain. `user` is who the audit log names
-        (default: this process's account; the HTTPS server passes the token's name)."""
+        (default: this process's account; the HTTPS server passes the token's name); `within` limits the
+        answer to documents under those folders or files of the collections (`--in`)."""
         question = _checked(question)
         pipeline = self.pipeline
-        if k is not None and k != pipeline.k:
-            pipeline = AskPipeline(self.retriever, self.generator, k=k, calibration=pipeline.calibration,
-                                   max_new_tokens=self.settings.max_new_tokens)
+        if (k is not None and k != pipeline.k) or within:
+            pipeline = AskPipeline(self.retriever.scoped(within), self.generator, k=k or pipeline.k,
+                                   calibration=pipeline.calibration, max_new_tokens=self.settings.max_new_tokens)
         answer = pipeline.ask(question)
         self.audit.append("ask", "abstained" if answer.abstained else "answered",
                           {"citations": len(answer.citations)},
                           secret={"question": question, "answer": answer.answer,
-                                  "sources": [c.source for c in answer.citations]}, user=user)
+                                  "sources": [c.source for c in answer.citations]}, user=user,
+                          collection=self.store.name)
         return answer
 
-    def search(self, query: str, k: int | None = None) -> list[Passage]:
-        """The decrypted passages closest to `query`, best first, with their scores."""
-        interpreted, read_as = self.retriever.interpret(_checked(query))
-        return self.retriever.search(interpreted, k or self.settings.k, phrases=list(read_as.values()))
+    def search(self, query: str, k: int | None = None, within: Sequence[str] = ()) -> list[Passage]:
+        """The decrypted passages closest to `query`, best first, with their scores (`within`: as in `ask`)."""
+        retriever = self.retriever.scoped(within)
+        interpreted, read_as = retriever.interpret(_checked(query))
+        return retriever.search(interpreted, k or self.settings.k, phrases=list(read_as.values()))
 
     def documents(self) -> list[DocumentInfo]:
         """Every ingested source, decrypted from the manifest."""
         from rag.store.manifest import Manifest
 
-        manifest = Manifest.load(state_dir_for(self.settings), self.keyring)
         documents = []
-        for entry in manifest.entries.values():
-            own_pages = entry.pages - sum(pages for pages, _ in entry.parts.values())
-            own_chunks = entry.chunks - sum(chunks for _, chunks in entry.parts.values())
-            documents.append(DocumentInfo(entry.path, own_pages, own_chunks, entry.ingested_at))
-            documents += [DocumentInfo(f"{entry.path}/{name}", pages, chunks, entry.ingested_at)
-                          for name, (pages, chunks) in entry.parts.items()]
-        return sorted(documents, key=lambda d: d.source)
+        for vault, _ in self.store.members:
+            for entry in Manifest.load(vault.state_dir, vault.keys).entries.values():
+                own_pages = entry.pages - sum(pages for pages, _ in entry.parts.values())
+                own_chunks = entry.chunks - sum(chunks for _, chunks in entry.parts.values())
+                documents.append(DocumentInfo(entry.path, own_pages, own_chunks, entry.ingested_at, vault.name))
+                documents += [DocumentInfo(f"{entry.path}/{name}", pages, chunks, entry.ingested_at, vault.name)
+                              for name, (pages, chunks) in entry.parts.items()]
+        return sorted(documents, key=lambda d: (d.collection, d.source))
 
     def chunks(self) -> tuple[list[Passage], "np.ndarray"]:
         """Every chunk, decrypted, with its embedding vector (rows in the same order): for maps and audits."""

@@ -35,10 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         if not problems:
             print(f"audit log intact: {len(log.entries())} entries")
         return 1 if problems else 0
+    # --collection shows the entries about those collections only (an entry may name several: "hr,legal").
+    wanted = set(args.collection.split(",")) if args.collection else None
     for entry in log.entries():
+        if wanted is not None and not wanted & set(entry.get("collection", "").split(",")):
+            continue
         details = log.reveal(entry)
         line = f"{entry['seq']:5} {entry['time']} {entry['user']:10} {entry['action']:12} {entry['outcome']:8} "
         line += " ".join(f"{k}={v}" for k, v in entry["counts"].items())
+        if entry.get("collection"):
+            line += f" collection={entry['collection']}"
         if entry.get("late"):
             line += f" (happened {entry['late'].get('time')}, recorded late)"
         print(line)

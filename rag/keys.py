@@ -1,26 +1,31 @@
 """Key operations behind `python -m rag.keys status|rotate [--reencrypt]`.
 
-`rotate` re-wraps the data keys under a new wrapping key in one atomic file replace: the old key
-file or passphrase stops opening the store at that instant. `rotate --reencrypt` also makes a
-new data key and re-seals every record and the manifest under it. It is resumable: the keyring
-holds both keys and a `reencrypting` mark until every record carries the new version, so the
-store stays readable throughout and a second run after a kill finishes the job; only then is
-the old data key destroyed.
+`rotate` re-wraps the store's keys under a new wrapping key in one atomic file replace: the old key
+file or passphrase stops opening the store at that instant. `rotate --reencrypt` also gives every
+collection a new data key and every document a new key, and re-seals every record and manifest under
+them. It is resumable: the keyring holds both collection keys and a `reencrypting` mark, and each
+document both its keys, until every record carries the new version, so the store stays readable
+throughout and a second run after a kill finishes the job; only then are the old keys destroyed.
 """
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
+import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rag.errors import UsageError
+from rag.fsutil import now_iso
 from rag.settings import Settings
 from rag.store.audit import AuditLog
 from rag.store.chroma import open_store, state_dir_for
 from rag.store.chroma_internals import scrub_vector_files
-from rag.store.keyring import Keyring, existing_kek, new_protector, now_iso, read_keyring_doc, unwrap, write_keyring
-from rag.store.records import record_key_version, seal, unseal
+from rag.store.keyring import Keyring, existing_kek, new_protector, read_keyring_doc, unwrap, write_keyring
+from rag.store.manifest import SourceEntry
+from rag.store.records import seal
+from rag.store.vault import Vault
 
 BATCH = 500
 
@@ -35,18 +40,21 @@ def _open(settings: Settings) -> tuple[Path, dict, Keyring, bytes]:
 
 
 def status(settings: Settings) -> dict:
-    """Which key protects the store, when its data keys were made, records per key version. No secrets."""
+    """Which key protects the store; per collection, when its data keys were made and records per key
+    version. No secrets."""
     state_dir, doc, keyring, _ = _open(settings)
-    counts: dict[int, int] = {}
-    for _, sealed, _, _ in open_store(settings).scan():
-        version = record_key_version(sealed)
-        counts[version] = counts.get(version, 0) + 1
+    collections = {}
+    for name, keys in sorted(keyring.collections.items()):
+        counts: dict[int, int] = {}
+        for _, _, meta, _ in open_store(settings, keys).scan():
+            counts[int(meta["kv"])] = counts.get(int(meta["kv"]), 0) + 1
+        collections[name] = {"current_data_key": keys.current,
+                             "data_keys": {v: keys.created.get(v, "?") for v in sorted(keys.data_keys)},
+                             "records_per_key_version": counts}
     protector = doc["protector"]["type"]
     return {"store": str(state_dir), "protected_by": protector,
             "key_file": str(settings.key_file) if protector == "keyfile" else None,
-            "current_data_key": keyring.current,
-            "data_keys": {v: keyring.created.get(v, "?") for v in sorted(keyring.data_keys)},
-            "records_per_key_version": counts, "reencrypting": bool(doc.get("reencrypting"))}
+            "collections": collections, "reencrypting": bool(doc.get("reencrypting"))}
 
 
 def rotate(settings: Settings, new_key_file: Path | None = None, new_passphrase: str | None = None,
@@ -69,42 +77,52 @@ def rotate(settings: Settings, new_key_file: Path | None = None, new_passphrase:
         audit.append("key-rotate", "ok", {"protected_by": protector["type"]})
         return {"rewrapped": True, "reencrypted": 0}
     if not resuming:
-        keyring.current = max(keyring.data_keys) + 1
-        keyring.data_keys[keyring.current] = AESGCM.generate_key(256)
-        keyring.created[keyring.current] = now_iso()
-    # Both keys, and the mark, are on disk before the first record changes: a kill from here on resumes.
+        for keys in keyring.collections.values():
+            keys.current = max(keys.data_keys) + 1
+            keys.data_keys[keys.current] = AESGCM.generate_key(256)
+            keys.created[keys.current] = now_iso()
+    # The new keys, and the mark, are on disk before the first record changes: a kill from here on resumes.
     write_keyring(state_dir, keyring, kek, protector, extra={"reencrypting": True})
-    done = _reseal_records(settings, keyring, progress)
-    from rag.store.manifest import Manifest
-
-    Manifest.load(state_dir, keyring).save(state_dir, keyring)
-    for version in [v for v in keyring.data_keys if v != keyring.current]:
-        del keyring.data_keys[version]  # the old data key is destroyed with this write
-        keyring.created.pop(version, None)
+    done = 0
+    for name, keys in keyring.collections.items():
+        done += _reseal_collection(settings, Vault.open(name, keys, state_dir), progress)
+    for keys in keyring.collections.values():
+        for version in [v for v in keys.data_keys if v != keys.current]:
+            del keys.data_keys[version]  # the old data key is destroyed with this write
+            keys.created.pop(version, None)
     write_keyring(state_dir, keyring, kek, protector)
-    audit.append("key-reencrypt", "ok", {"records": done, "data_key": keyring.current})
-    return {"rewrapped": True, "reencrypted": done, "data_key": keyring.current}
+    audit.append("key-reencrypt", "ok", {"records": done})
+    return {"rewrapped": True, "reencrypted": done,
+            "data_keys": {name: keys.current for name, keys in keyring.collections.items()}}
 
 
-def _reseal_records(settings: Settings, keyring: Keyring, progress) -> int:
-    store = open_store(settings)
+def _reseal_collection(settings: Settings, vault: Vault, progress) -> int:
+    """Give each document a new key (the old one kept as retiring until its records are re-sealed), re-seal
+    every record not yet under the collection's current key, then forget the retiring keys."""
+    keys, manifest = vault.keys, vault.manifest
+    for entry in manifest.entries.values():
+        if not entry.retiring_key:
+            entry.retiring_key, entry.document_key = entry.document_key, SourceEntry.new_document_key()
+    manifest.save(vault.state_dir, keys)
+    store = open_store(settings, keys)
     done = 0
     while True:
-        stale = [(i, s, m, v) for i, s, m, v in store.scan(include_vectors=True)
-                 if record_key_version(s) != keyring.current][:BATCH]
+        stale = [(i, s, m, v) for i, s, m, v in store.scan(include_vectors=True) if int(m["kv"]) != keys.current]
+        stale = [r for r in stale if r[2]["src"] in manifest.entries][:BATCH]  # leftovers of no document stay
         if not stale:
-            scrub_vector_files(settings)  # this process held every record in clear
-            return done
-        ids = [i for i, _, _, _ in stale]
-        sealed = [seal(keyring.record_key, keyring.current, store.name, i,
-                       unseal(keyring.data_keys, store.name, i, s)) for i, s, _, _ in stale]
-        import numpy as np
-
-        store.upsert(ids, np.asarray([v for _, _, _, v in stale], dtype=np.float32), sealed,
-                     [m["src"] for _, _, m, _ in stale], keyring.current)
-        done += len(ids)
+            break
+        sealed = [seal(base64.b64decode(manifest.entries[m["src"]].document_key), keys.current, m["src"],
+                       store.name, i, vault.open_record(i, s)) for i, s, m, _ in stale]
+        store.upsert_records([r[0] for r in stale], np.asarray([r[3] for r in stale], dtype=np.float32),
+                             [{**r[2], "sealed": blob, "kv": keys.current} for r, blob in zip(stale, sealed)])
+        done += len(stale)
         if progress:
             progress(done)
+    for entry in manifest.entries.values():
+        entry.retiring_key = ""
+    manifest.save(vault.state_dir, keys)
+    scrub_vector_files(settings)  # this process held every record in clear
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,14 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.keys", description="Inspect and rotate the store's keys.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (("status", "which key protects the store; records per key version (no secrets)"),
-                           ("rotate", "re-wrap the data key under a new key file or passphrase")):
+                           ("rotate", "re-wrap the keys under a new key file or passphrase")):
         command = sub.add_parser(name, help=helptext)
         add_common_flags(command)
     rotate_parser = sub.choices["rotate"]
     rotate_parser.add_argument("--new-key-file", type=Path, help="new wrapping key file (created 0600 if absent); "
                                "or set RAG_NEW_PASSPHRASE")
     rotate_parser.add_argument("--reencrypt", action="store_true",
-                               help="also make a new data key and re-encrypt every record (resumable)")
+                               help="also make new collection and document keys and re-encrypt every record (resumable)")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
     if args.command == "status":

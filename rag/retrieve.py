@@ -5,6 +5,7 @@ memory from the decrypted records when a store is opened.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -16,9 +17,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag.acronyms import AcronymIndex
-from rag.store.chroma import ChromaStore
-from rag.store.keyring import Keyring
-from rag.store.records import unseal
+from rag.store.records import MissingKey
+from rag.store.vault import CollectionSet, is_within
 
 COUNT_INTERVAL_S = 2.0
 PLAUSIBLE_SOURCES_K = 4  # an acronym's long form must come from the documents of this many first passages
@@ -86,8 +86,9 @@ class LexicalIndex:
 class Retriever:
     """Hybrid search over one encrypted store. Every record it returns has passed its AEAD check."""
 
-    def __init__(self, store: ChromaStore, keyring: Keyring, embedder, lexical: bool = True):
-        self.store, self.keyring, self.embedder = store, keyring, embedder
+    def __init__(self, store: CollectionSet, embedder, lexical: bool = True):
+        self.store, self.embedder = store, embedder
+        self.within: tuple[str, ...] = ()  # folders or files (`--in`) that bound every search; empty: all
         self.lexical_enabled = lexical
         self._lexical: LexicalIndex | None = None
         self._acronyms = AcronymIndex([])
@@ -95,9 +96,15 @@ class Retriever:
         self._count = -1
         self._counted_at = -math.inf
 
+    def scoped(self, within: Sequence[str]) -> "Retriever":
+        """The same retriever (and its in-memory index) searching only under the folders or files `within`."""
+        view = copy.copy(self)
+        view.within = tuple(within)
+        return view
+
     def open_record(self, record_id: str, sealed: str) -> Passage:
         """Decrypt one record (AEAD-checked) into a passage."""
-        return _passage(record_id, unseal(self.keyring.data_keys, self.store.name, record_id, sealed))
+        return _passage(record_id, self.store.open(record_id, sealed))
 
     def _refresh_lexical(self, seen: Sequence[str] = (), force: bool = False) -> None:
         """Rebuild the in-memory index when the store changed under it.
@@ -114,7 +121,12 @@ class Retriever:
         self._counted_at = now
         if not (force or unseen) and count == self._count:
             return
-        self._passages = {i: self.open_record(i, s) for i, s, _, _ in self.store.scan()}
+        self._passages = {}
+        for record_id, sealed, _, _ in self.store.scan():
+            try:
+                self._passages[record_id] = self.open_record(record_id, sealed)
+            except MissingKey:
+                continue  # left by a kill before its document was recorded; `python -m ingest --check` removes it
         self._lexical = LexicalIndex(self._passages) if self._passages else None
         self._acronyms = AcronymIndex(p.text for p in self._passages.values())
         self._count = count
@@ -154,14 +166,14 @@ class Retriever:
         """`phrases` (an acronym's long form) rank the passages that hold one of them verbatim as a
         third list in the fusion: a handbook's one mention of "the Chief Executive Officer" at the end
         of a chunk about training budgets is close to "Who is the CEO?" for neither retriever."""
-        dense = self.store.query(vector, max(k, candidates))
+        dense = self.store.query(vector, max(k, candidates), self.within)
         cosine = {h.id: h.score for h in dense}
         fused = {h.id: 1.0 / (RRF_K + rank) for rank, h in enumerate(dense, start=1)}
         bm25: dict[str, float] = {}
         if self.lexical_enabled:
             self._refresh_lexical([h.id for h in dense])
             if self._lexical:
-                for rank, (record_id, score) in enumerate(self._lexical.search(query, max(k, candidates)), start=1):
+                for rank, (record_id, score) in enumerate(self._lexical_search(query, max(k, candidates)), start=1):
                     bm25[record_id] = score
                     fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
                 holding = self._holding(phrases, bm25)[:max(k, candidates)]
@@ -183,7 +195,10 @@ class Retriever:
             if record_id in self._passages and record_id not in sealed:
                 passage = self._passages[record_id]
             else:
-                passage = self.open_record(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
+                try:
+                    passage = self.open_record(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
+                except MissingKey:
+                    continue
             # A copy: the cached passage is shared, its scores belong to this query only.
             passages.append(replace(passage, score=cosine.get(record_id, 0.0), lexical=bm25.get(record_id, 0.0)))
         return passages
@@ -194,9 +209,16 @@ class Retriever:
         if not wanted or not self._lexical:
             return []
         # BM25 narrows a large store down to the passages with the phrases' words; then the verbatim check.
-        found = {i for phrase in phrases for i, _ in self._lexical.search(phrase, HOLDING_CANDIDATES)}
+        found = {i for phrase in phrases for i, _ in self._lexical_search(phrase, HOLDING_CANDIDATES)}
         holding = [i for i in found if any(w in " ".join(self._passages[i].text.lower().split()) for w in wanted)]
         return sorted(holding, key=lambda i: -bm25.get(i, 0.0))
+
+    def _lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        if not self.within:
+            return self._lexical.search(query, k)
+        # Within a scope the index is asked for more, since it ranks the whole collection.
+        found = self._lexical.search(query, max(k, HOLDING_CANDIDATES))
+        return [(i, score) for i, score in found if is_within(self._passages[i].source, self.within)][:k]
 
     def _cosines(self, ids: list[str], vector: np.ndarray) -> dict[str, float]:
         return {i: float(np.dot(v, vector)) for i, v in self.store.vectors(ids).items()}

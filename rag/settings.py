@@ -23,7 +23,7 @@ class Settings:
     passphrase: str | None = field(default=None, repr=False)
     embedder: str = "default"
     llm: str = "default"
-    collection: str = "documents"
+    collection: str = "default"  # one collection, or several joined by "," where a command reads several
     k: int = 4
     precision: str = "auto"
     cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir(APP)))
@@ -59,6 +59,10 @@ class Settings:
     def llm_is_url(self) -> bool:
         return "://" in self.llm
 
+    @property
+    def collections(self) -> list[str]:
+        return [name.strip() for name in self.collection.split(",") if name.strip()]
+
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by every command; each one overrides its `RAG_*` variable."""
@@ -67,6 +71,8 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
                         "or set RAG_PASSPHRASE to use a passphrase instead")
     parser.add_argument("--embedder", help="'default' (packaged MiniLM) or a local sentence-transformers "
                         "directory (env RAG_EMBEDDER)")
+    parser.add_argument("--collection", help="collection NAME, or NAME,NAME,... where a command reads several "
+                        "(env RAG_COLLECTION, default 'default')")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
                         help="numeric precision (env RAG_PRECISION; auto: the embedder runs int8 where "
                         "the CPU has AVX2 and the int8 graph passes its quality check, the generator bf16 "

@@ -63,11 +63,11 @@ def demo_store(tmp_path_factory, embedder):
 @pytest.fixture(scope="session")
 def assistant(demo_store, embedder, generator):
     from rag.api import Assistant
-    from rag.store.chroma import open_store
+    from rag.store.vault import open_collections
     from rag.store.keyring import open_keyring
 
     keyring = open_keyring(demo_store, Path(demo_store.store), create=False)
-    return Assistant(demo_store, keyring, open_store(demo_store, embedder), embedder, generator)
+    return Assistant(demo_store, keyring, open_collections(demo_store, keyring, embedder), embedder, generator)
 
 
 @pytest.fixture(scope="session")

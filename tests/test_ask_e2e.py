@@ -95,7 +95,7 @@ def test_json_output_matches_the_documented_schema(demo_store):
     assert set(data) >= {"question", "answer", "abstained", "citations", "timings"}
     assert data["abstained"] is False
     citation = data["citations"][0]
-    assert set(citation) == {"n", "source", "page", "chunk_id", "quote", "score"}
+    assert set(citation) == {"n", "source", "page", "chunk_id", "quote", "score", "ocr"}
     assert citation["source"] == "it-security-policy.pdf" and citation["page"] == 3
     assert set(data["timings"]) == {"retrieve_ms", "generate_ms", "total_ms"}
 

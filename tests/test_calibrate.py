@@ -12,17 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from rag.answer import CALIBRATED_FEATURES, Calibration
-from rag.calibrate import (
-    MIN_PER_CLASS,
-    STORE_CALIBRATION,
-    LabelledQuestion,
-    Sample,
-    fit,
-    load_for_store,
-    read_questions,
-    run_calibrate,
-    save_for_store,
-)
+from rag.calibrate import MIN_PER_CLASS, LabelledQuestion, Sample, fit, read_questions, run_calibrate
+from rag.fitted import STORE_CALIBRATION, load_for_store, save_for_store
 from rag.errors import IntegrityError, UsageError
 from rag.store.keyring import Keyring
 

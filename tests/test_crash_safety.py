@@ -25,7 +25,7 @@ def _store_state():
 
     assistant = Assistant.open()
     ids = [i for i, _, _, _ in assistant.store.scan()]
-    manifest = Manifest.load(state_dir_for(assistant.settings), assistant.keyring)
+    manifest = Manifest.load(state_dir_for(assistant.settings), assistant.keyring.collection("default"))
     assistant.close()
     return len(ids), len(set(ids)), sum(e.chunks for e in manifest.entries.values()), run_check(repair=False).clean
 
@@ -70,7 +70,7 @@ def test_check_repairs_chunks_the_manifest_does_not_know(isolated, embedder):
     docs = copy_docs(isolated / "docs")
     run_ingest([docs], settings, embedder=embedder)
     state_dir = state_dir_for(settings)
-    keyring = open_keyring(settings, state_dir, create=False)
+    keyring = open_keyring(settings, state_dir, create=False).collection("default")
     manifest = Manifest.load(state_dir, keyring)
     lost = next(sid for sid, e in manifest.entries.items() if e.path == "procedures/claims-procedure.txt")
     del manifest.entries[lost]  # as if killed after the upsert, before the manifest was saved

@@ -53,12 +53,12 @@ def formats_store(tmp_path_factory, embedder):
 @pytest.fixture(scope="module")
 def formats_assistant(formats_store, embedder, generator):
     from rag.api import Assistant
-    from rag.store.chroma import open_store
+    from rag.store.vault import open_collections
     from rag.store.keyring import open_keyring
 
     settings = formats_store[0]
     keyring = open_keyring(settings, Path(settings.store), create=False)
-    return Assistant(settings, keyring, open_store(settings, embedder), embedder, generator)
+    return Assistant(settings, keyring, open_collections(settings, keyring, embedder), embedder, generator)
 
 
 def test_every_file_of_the_folder_ingests(formats_store):

@@ -7,7 +7,7 @@ import pytest
 
 from rag.errors import KeyProblem
 from rag.settings import Settings
-from rag.store.keyring import keyring_path, open_keyring
+from rag.store.keyring import CollectionKeys, keyring_path, open_keyring, save_keyring
 
 
 def make_settings(tmp_path, **kw):
@@ -26,7 +26,10 @@ def test_create_makes_private_key_file_and_keyring_without_secrets(tmp_path):
     key_file_bytes = s.key_file.read_bytes().strip()
     kek = base64.b64decode(key_file_bytes)
     assert key_file_bytes not in doc and kek not in doc
-    for secret in [ring.index_key, *ring.data_keys.values()]:
+    ring.collections["hr"] = CollectionKeys.new()
+    save_keyring(s, state, ring)
+    doc = keyring_path(state).read_bytes()
+    for secret in [ring.index_key, ring.collections["hr"].index_key, *ring.collections["hr"].data_keys.values()]:
         assert secret not in doc
         assert base64.b64encode(secret) not in doc
 
@@ -36,11 +39,9 @@ def test_reopen_with_same_key_gives_same_keys(tmp_path):
     state = tmp_path / "store"
     first = open_keyring(s, state, create=True)
     again = open_keyring(s, state, create=False)
-    assert again.data_keys == first.data_keys
-    assert again.index_key == first.index_key
-    assert again.current == first.current
+    assert again == first
     # create=True on an existing store also opens rather than replacing it
-    assert open_keyring(s, state, create=True).data_keys == first.data_keys
+    assert open_keyring(s, state, create=True) == first
 
 
 def test_other_key_file_is_refused_and_keyring_untouched(tmp_path):
@@ -83,7 +84,7 @@ def test_passphrase_store(tmp_path):
     assert b"correct horse" not in keyring_path(state).read_bytes()
 
     assert open_keyring(make_settings(tmp_path, passphrase="correct horse"), state,
-                        create=False).data_keys == ring.data_keys
+                        create=False) == ring
     with pytest.raises(KeyProblem, match="wrong passphrase"):
         open_keyring(make_settings(tmp_path, passphrase="battery staple"), state, create=False)
     with pytest.raises(KeyProblem, match="RAG_PASSPHRASE"):

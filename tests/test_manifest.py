@@ -1,9 +1,11 @@
-"""The manifest (ingest/manifest.py): sealed list of sources; file names never on disk in clear."""
+"""The manifest (rag/store/manifest.py): sealed list of sources; file names never on disk in clear."""
+from dataclasses import replace
+
 import pytest
 
 from rag.errors import IntegrityError
-from rag.store.keyring import Keyring
-from rag.store.manifest import MANIFEST_NAME, Manifest, SourceEntry
+from rag.store.keyring import CollectionKeys as Keyring
+from rag.store.manifest import Manifest, SourceEntry, manifest_path
 
 SOURCE = "Vertraulich/Quartalsbericht_Q3.pdf"
 ROOT = "/home/alice/Documents/secret-project"
@@ -17,7 +19,7 @@ def entry():
 def saved(tmp_path, keyring):
     m = Manifest({"sid1": entry()})
     m.save(tmp_path, keyring)
-    return tmp_path / MANIFEST_NAME
+    return manifest_path(tmp_path, keyring)
 
 
 def test_round_trip(tmp_path):
@@ -50,6 +52,7 @@ def test_flipped_byte_is_detected(tmp_path):
 
 
 def test_other_keyring_cannot_open(tmp_path):
-    saved(tmp_path, Keyring.new())
+    ring = Keyring.new()
+    saved(tmp_path, ring)
     with pytest.raises(IntegrityError, match="integrity"):
-        Manifest.load(tmp_path, Keyring.new())
+        Manifest.load(tmp_path, replace(Keyring.new(), chroma_name=ring.chroma_name))

@@ -1,24 +1,28 @@
-"""Sealed records (rag/encrypt.py): what the vector store holds instead of text."""
+"""Sealed records (rag/store/records.py): what the vector store holds instead of text."""
 import base64
 import os
 
 import pytest
 
 from rag.errors import IntegrityError
-from rag.store.records import keyed_hash, seal, seal_blob, unseal, unseal_blob
+from rag.store.records import MissingKey, keyed_hash, seal, seal_blob, unseal, unseal_blob
 
 KEY = bytes(range(32))
-KEYS = {1: KEY}
+SOURCE = "ab" * 16  # the source id of the document whose own key seals the records
+
+
+def KEYS(fmt, version, source_id):  # noqa: N802  a key lookup, as a collection's vault gives one
+    return [KEY] if source_id == SOURCE else []
 PAYLOAD = {"text": "Zahlungsfrist: 28 Tage — naïve café ☕ 東京", "page": 3, "source": "contract.pdf"}
 
 
 def test_round_trip_keeps_unicode_text():
-    blob = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
+    blob = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
     assert unseal(KEYS, "documents", "chunk-1", blob) == PAYLOAD
 
 
 def test_sealed_string_reveals_no_plaintext():
-    blob = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
+    blob = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
     raw = base64.b64decode(blob)
     for needle in ("Zahlungsfrist", "28 Tage", "contract.pdf", "東京"):
         assert needle not in blob
@@ -26,14 +30,14 @@ def test_sealed_string_reveals_no_plaintext():
 
 
 def test_two_seals_of_same_payload_differ():
-    a = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
-    b = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
+    a = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
+    b = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
     assert a != b
     assert unseal(KEYS, "documents", "chunk-1", a) == unseal(KEYS, "documents", "chunk-1", b)
 
 
 def test_any_flipped_byte_is_detected_and_names_the_record():
-    raw = base64.b64decode(seal(KEY, 1, "documents", "rec-42", PAYLOAD))
+    raw = base64.b64decode(seal(KEY, 1, SOURCE, "documents", "rec-42", PAYLOAD))
     for i in range(len(raw)):
         tampered = bytearray(raw)
         tampered[i] ^= 0x01
@@ -47,20 +51,20 @@ def test_garbage_blob_is_integrity_error_naming_record():
 
 
 def test_record_moved_to_another_id_fails():
-    blob = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
+    blob = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
     with pytest.raises(IntegrityError, match="chunk-2"):
         unseal(KEYS, "documents", "chunk-2", blob)
 
 
 def test_record_moved_to_another_collection_fails():
-    blob = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
+    blob = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
     with pytest.raises(IntegrityError):
         unseal(KEYS, "other", "chunk-1", blob)
 
 
 def test_swapped_ciphertexts_fail():
-    a = seal(KEY, 1, "documents", "a", {"text": "alpha"})
-    b = seal(KEY, 1, "documents", "b", {"text": "beta"})
+    a = seal(KEY, 1, SOURCE, "documents", "a", {"text": "alpha"})
+    b = seal(KEY, 1, SOURCE, "documents", "b", {"text": "beta"})
     with pytest.raises(IntegrityError, match="record a "):
         unseal(KEYS, "documents", "a", b)
     with pytest.raises(IntegrityError):
@@ -69,16 +73,20 @@ def test_swapped_ciphertexts_fail():
 
 
 def test_wrong_key_fails():
-    blob = seal(KEY, 1, "documents", "chunk-1", PAYLOAD)
+    blob = seal(KEY, 1, SOURCE, "documents", "chunk-1", PAYLOAD)
     with pytest.raises(IntegrityError):
-        unseal({1: os.urandom(32)}, "documents", "chunk-1", blob)
+        unseal(lambda *_: [os.urandom(32)], "documents", "chunk-1", blob)
 
 
-def test_missing_key_version_is_reported():
-    blob = seal(KEY, 2, "documents", "chunk-1", PAYLOAD)
-    with pytest.raises(IntegrityError, match="v2"):
+def test_a_record_whose_document_key_is_gone_says_so():
+    blob = seal(KEY, 2, "cd" * 16, "documents", "chunk-1", PAYLOAD)
+    with pytest.raises(MissingKey, match="its document key"):
         unseal(KEYS, "documents", "chunk-1", blob)
-    assert unseal({1: os.urandom(32), 2: KEY}, "documents", "chunk-1", blob) == PAYLOAD
+
+
+def test_a_document_being_rekeyed_opens_under_either_key():
+    blob = seal(KEY, 2, SOURCE, "documents", "chunk-1", PAYLOAD)
+    assert unseal(lambda *_: [os.urandom(32), KEY], "documents", "chunk-1", blob) == PAYLOAD
 
 
 def test_keyed_hash_is_stable_per_key_and_differs_across_keys():

@@ -6,6 +6,7 @@ that a rerun completes: the manifest only ever claims what Chroma already holds.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -15,16 +16,18 @@ from typing import Callable, Iterable
 
 from filelock import FileLock, Timeout
 
-from rag.errors import StoreProblem
+from rag.errors import StoreProblem, UsageError
+from rag.fsutil import now_iso
 from rag.ingest.chunk import Chunk
 from rag.ingest.load import SUPPORTED
 from rag.settings import Settings
 from rag.store.audit import AuditLog
 from rag.store.chroma import ChromaStore, compact, make_client, open_store, state_dir_for
 from rag.store.chroma_internals import scrub_vector_files
-from rag.store.keyring import Keyring, now_iso, open_keyring, read_keyring_doc
+from rag.store.keyring import CollectionKeys, check_collection_name, open_keyring, read_keyring_doc, save_keyring
 from rag.store.manifest import Manifest, SourceEntry
 from rag.store.records import keyed_hash, seal
+from rag.store.vault import Vault, scope_metadata
 
 EMBED_BATCH = 256  # chunks gathered across files before one embedding call
 
@@ -134,9 +137,9 @@ def _parts(chunks: list[Chunk]) -> dict[str, list[int]]:
 class _Writer:
     """Gathers parsed files, embeds them in large batches, and commits each file whole."""
 
-    def __init__(self, settings: Settings, embedder, keyring: Keyring, manifest: Manifest, state_dir: Path):
-        self.settings, self.embedder, self.keyring, self.manifest = settings, embedder, keyring, manifest
-        self.state_dir = state_dir
+    def __init__(self, settings: Settings, embedder, vault: Vault):
+        self.settings, self.embedder, self.vault = settings, embedder, vault
+        self.keys, self.manifest = vault.keys, vault.manifest
         self.store: ChromaStore
         self.pending: list[tuple[SourceFile, str, str, list[Chunk], int]] = []
         self.last_save = time.monotonic()
@@ -156,18 +159,21 @@ class _Writer:
         offset = 0
         committed = []
         for source, source_id, content_hash, chunks, pages in self.pending:
-            ids = [keyed_hash(self.keyring.index_key, "chunk", _document_name(source, c), str(c.page), str(c.start),
+            ids = [keyed_hash(self.keys.index_key, "chunk", _document_name(source, c), str(c.page), str(c.start),
                               c.text) for c in chunks]
-            sealed = [seal(self.keyring.record_key, self.keyring.current, self.store.name, i, _record_payload(source, c))
-                      for i, c in zip(ids, chunks)]
+            # A document keeps its own key across re-ingests; it is made when the document first comes in.
+            entry = self.manifest.entries.get(source_id)
+            document_key = entry.document_key if entry and entry.document_key else SourceEntry.new_document_key()
+            sealed = [seal(base64.b64decode(document_key), self.keys.current, source_id, self.store.name, i,
+                           _record_payload(source, c)) for i, c in zip(ids, chunks)]
             self.store.upsert(ids, vectors[offset:offset + len(chunks)], sealed, [source_id] * len(ids),
-                              self.keyring.current)
+                              self.keys.current, [scope_metadata(self.keys, _document_name(source, c)) for c in chunks])
             offset += len(chunks)
             stale = set(self.store.ids_for_source(source_id)) - set(ids)
             self.store.delete(sorted(stale))
             self.deleted += len(stale)
             self.manifest.entries[source_id] = SourceEntry(source.relative, str(source.root), content_hash,
-                                                           pages, len(chunks), now_iso(), _parts(chunks))
+                                                           pages, len(chunks), now_iso(), _parts(chunks), document_key)
             committed.append(source.relative)
         self.pending.clear()
         if time.monotonic() - self.last_save > 2.0:
@@ -175,7 +181,7 @@ class _Writer:
         return committed
 
     def save(self) -> None:
-        self.manifest.save(self.state_dir, self.keyring)
+        self.manifest.save(self.vault.state_dir, self.keys)
         self.last_save = time.monotonic()
 
 
@@ -186,6 +192,9 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
     from rag.embed import load_embedder
 
     settings = settings or Settings.from_env()
+    if len(settings.collections) != 1:
+        raise UsageError(f"ingest into one collection at a time, not {settings.collection!r}")
+    name = check_collection_name(settings.collections[0])
     started = time.monotonic()
     summary = Summary(dry_run=dry_run)
     state_dir = state_dir_for(settings)
@@ -204,12 +213,19 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
         raise StoreProblem(f"another ingest is writing to {state_dir}; wait for it to finish") from None
     try:
         keyring = open_keyring(settings, state_dir, create=not dry_run)
-        manifest = Manifest.load(state_dir, keyring)
+        if name not in keyring.collections:
+            if dry_run:
+                summary.ingested = [f.relative for f in files]
+                return summary
+            keyring.collections[name] = CollectionKeys.new()  # a new collection: its own keys
+            save_keyring(settings, state_dir, keyring)
+        vault = Vault.open(name, keyring.collections[name], state_dir)
+        keys, manifest = vault.keys, vault.manifest
         embedder = embedder or load_embedder(settings.embedder, settings.precision, settings.cache_dir)
         todo: list[tuple[SourceFile, str, str]] = []
         seen_ids = set()
         for source in files:
-            source_id = keyed_hash(keyring.index_key, "source", source.relative)
+            source_id = keyed_hash(keys.index_key, "source", source.relative)
             seen_ids.add(source_id)
             try:
                 content_hash = _content_hash(source.path)
@@ -227,39 +243,39 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
             summary.ingested = [s.relative for s, _, _ in todo]
             summary.pruned = sorted(e.path for e in gone.values()) if prune else []
             return summary
-        deleted = _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress,
-                                started) if todo else 0
+        deleted = _ingest_files(todo, settings, embedder, vault, summary, progress, started) if todo else 0
         if prune and gone:
-            store = open_store(settings, embedder)
+            store = open_store(settings, keys, embedder)
             for sid, entry in gone.items():
                 ids = store.ids_for_source(sid)
                 store.delete(ids)
                 deleted += len(ids)
-                del manifest.entries[sid]
+                del manifest.entries[sid]  # with it, the document's key: any copy left of its records is unreadable
                 summary.pruned.append(entry.path)
         if todo or summary.pruned:
-            manifest.save(state_dir, keyring)
+            manifest.save(state_dir, keys)
         if deleted:
-            compact(open_store(settings, embedder), settings)
+            compact(open_store(settings, keys, embedder), settings)
         elif todo:
             scrub_vector_files(settings)
         AuditLog(state_dir, keyring).append(
             "ingest", "partial" if summary.failed else "ok",
             {"ingested": len(summary.ingested), "unchanged": len(summary.unchanged), "failed": len(summary.failed),
-             "skipped": len(summary.skipped), "pruned": len(summary.pruned), "chunks": summary.chunks})
+             "skipped": len(summary.skipped), "pruned": len(summary.pruned), "chunks": summary.chunks},
+            collection=name)
     finally:
         lock.release()
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _ingest_files(todo, settings, embedder, keyring, manifest, state_dir, summary, progress, started) -> int:
+def _ingest_files(todo, settings, embedder, vault: Vault, summary, progress, started) -> int:
     """Parse, embed and store the changed files; returns how many stale records were deleted."""
     from rag.ingest.worker import ParseWorker
 
     worker = ParseWorker(str(embedder.model_dir), embedder.max_tokens)
-    writer = _Writer(settings, embedder, keyring, manifest, state_dir)
-    writer.store = open_store(settings, embedder, create=True)  # a wrong embedder fails before any parsing
+    writer = _Writer(settings, embedder, vault)
+    writer.store = open_store(settings, vault.keys, embedder, create=True)  # a wrong embedder fails before any parsing
     by_path = {str(s.path): (s, sid, h) for s, sid, h in todo}
     try:
         for source, _, _ in todo:
@@ -309,8 +325,9 @@ def run_check(settings: Settings | None = None, repair: bool = True) -> CheckRep
     report = CheckReport()
     with FileLock(str(state_dir / ".ingest.lock"), timeout=float(os.environ.get("RAG_LOCK_WAIT", "10"))):
         keyring = open_keyring(settings, state_dir, create=False)
-        manifest = Manifest.load(state_dir, keyring)
-        store = open_store(settings)
+        keys = keyring.collection(settings.collections[0])
+        manifest = Manifest.load(state_dir, keys)
+        store = open_store(settings, keys)
         counts = Counter(meta["src"] for _, _, meta, _ in store.scan())
         orphans = [sid for sid in counts if sid not in manifest.entries]
         mismatched = [sid for sid, e in manifest.entries.items() if counts.get(sid, 0) != e.chunks]
@@ -320,7 +337,7 @@ def run_check(settings: Settings | None = None, repair: bool = True) -> CheckRep
             for sid in orphans + mismatched:
                 store.delete(store.ids_for_source(sid))
                 manifest.entries.pop(sid, None)
-            manifest.save(state_dir, keyring)
+            manifest.save(state_dir, keys)
             compact(store, settings)
             AuditLog(state_dir, keyring).append("check", "repaired", {"orphan_chunks": report.orphan_chunks,
                                                                        "mismatched": len(report.mismatched)})

@@ -113,7 +113,7 @@ class ParseWorker:
         self._start()
 
     def _start(self) -> None:
-        root = str(Path(__file__).resolve().parents[1])
+        root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # Unbuffered: a buffered reader could swallow two replies in one read, and `select` on the pipe
         # would then wait out the timeout for a reply that is already in memory.

@@ -44,14 +44,14 @@ class Backend:
     def _ingest(self, folder: Path):
         from rag.api import Assistant
         from rag.ingest.job import run_ingest
-        from rag.store.chroma import open_store
+        from rag.store.vault import open_collections
 
         old = self.assistant
         summary = run_ingest([folder], old.settings, embedder=old.embedder)
         if summary.ingested:
             # A fresh view: compaction may have replaced the collection, and the in-memory lexical
             # index must not keep serving the text of replaced chunks.
-            self.assistant = Assistant(old.settings, old.keyring, open_store(old.settings, old.embedder),
+            self.assistant = Assistant(old.settings, old.keyring, open_collections(old.settings, old.keyring, old.embedder),
                                        old.embedder, old.generator)
             old.close()
         return summary

@@ -71,16 +71,20 @@ class AuditLog:
         return int(seq), mac
 
     def append(self, action: str, outcome: str = "ok", counts: dict | None = None,
-               secret: dict | None = None, late: dict | None = None, user: str | None = None) -> None:
-        """`user` names who asked when it is not this process's account (an API token's name)."""
+               secret: dict | None = None, late: dict | None = None, user: str | None = None,
+               collection: str | None = None) -> None:
+        """`user` names who asked when it is not this process's account (an API token's name); `collection`
+        the collection(s) the action read or wrote (a name, or names joined by ",")."""
         with self.lock():
             self._fold_pending()
-            self._append_locked(action, outcome, counts, secret, late, user)
+            self._append_locked(action, outcome, counts, secret, late, user, collection)
 
-    def _append_locked(self, action, outcome, counts, secret, late, user=None) -> None:
+    def _append_locked(self, action, outcome, counts, secret, late, user=None, collection=None) -> None:
         seq, previous = self._head()
         entry = {"seq": seq + 1, "time": now_iso(), "user": user or _user(), "action": action, "outcome": outcome,
                  "counts": counts or {}}
+        if collection:
+            entry["collection"] = collection
         if late:
             entry["late"] = late
         if secret is not None:

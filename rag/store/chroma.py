@@ -18,8 +18,10 @@ import numpy as np
 from rag.errors import StoreProblem, UsageError
 from rag.settings import APP, Settings
 from rag.store.chroma_internals import remove_dropped_segments, scrub_vector_files, vacuum
+from rag.store.keyring import LEGACY_CHROMA_NAME, CollectionKeys
 
 STORE_FORMAT = 1
+SCOPE_PREFIX = "in_"  # metadata keys of a record's path prefixes (keyed hashes): what `--in` filters on
 COMPACTING_SUFFIX = "-compacting"
 # Chroma writes an HNSW index out at its whole capacity the first time, from uninitialised memory, and a
 # process that opens an index never written yet writes it out again from its own memory (chroma-core/chroma
@@ -47,7 +49,8 @@ def state_dir_for(settings: Settings) -> Path:
         return Path(settings.store).expanduser()
     from platformdirs import user_data_dir
 
-    tag = hashlib.sha256(f"{settings.store}#{settings.collection}".encode()).hexdigest()[:16]
+    # The tag once named the server's one collection; it keeps that form so older stores find their keys.
+    tag = hashlib.sha256(f"{settings.store}#{LEGACY_CHROMA_NAME}".encode()).hexdigest()[:16]
     return Path(user_data_dir(APP)) / "servers" / tag
 
 
@@ -117,14 +120,17 @@ class ChromaStore:
         return self._call("count")
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, sealed: Sequence[str],
-               source_ids: Sequence[str], key_version: int) -> None:
+               source_ids: Sequence[str], key_version: int, scopes: Sequence[dict] | None = None) -> None:
+        """`scopes`: per record, the keyed hashes of its path's prefixes as `{SCOPE_PREFIX + hash: True}`."""
+        metadatas = [{"sealed": s, "src": src, "kv": key_version, **(scopes[n] if scopes else {})}
+                     for n, (s, src) in enumerate(zip(sealed, source_ids))]
+        self.upsert_records(ids, vectors, metadatas)
+
+    def upsert_records(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
         for start in range(0, len(ids), self._max_batch):
             end = start + self._max_batch
-            self._call(
-                "upsert",
-                ids=list(ids[start:end]), embeddings=vectors[start:end],
-                metadatas=[{"sealed": s, "src": src, "kv": key_version}
-                           for s, src in zip(sealed[start:end], source_ids[start:end])])
+            self._call("upsert", ids=list(ids[start:end]), embeddings=vectors[start:end],
+                       metadatas=list(metadatas[start:end]))
 
     def ids_for_source(self, source_id: str) -> list[str]:
         return self._call("get", where={"src": source_id}, include=[])["ids"]
@@ -133,10 +139,11 @@ class ChromaStore:
         for start in range(0, len(ids), self._max_batch):
             self._call("delete", ids=list(ids[start:start + self._max_batch]))
 
-    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+    def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         if k <= 0:
             return []
-        result = self._call("query", query_embeddings=[vector], n_results=k, include=["metadatas", "distances"])
+        result = self._call("query", query_embeddings=[vector], n_results=k, include=["metadatas", "distances"],
+                            **({"where": where} if where else {}))
         return [Hit(i, 1.0 - float(d), m["sealed"])
                 for i, d, m in zip(result["ids"][0], result["distances"][0], result["metadatas"][0])]
 
@@ -194,14 +201,9 @@ def compact(store: ChromaStore, settings: Settings) -> None:
 
 
 def _copy_records(target: ChromaStore, records: list) -> None:
-    if not records:
-        return
-    by_version: dict[int, list] = {}
-    for record in records:
-        by_version.setdefault(int(record[2]["kv"]), []).append(record)
-    for version, group in by_version.items():
-        target.upsert([r[0] for r in group], np.asarray([r[3] for r in group], dtype=np.float32),
-                      [r[1] for r in group], [r[2]["src"] for r in group], version)
+    if records:
+        target.upsert_records([r[0] for r in records], np.asarray([r[3] for r in records], dtype=np.float32),
+                              [r[2] for r in records])
 
 
 def _persist_every_write(collection) -> None:
@@ -212,29 +214,29 @@ def _persist_every_write(collection) -> None:
         collection.modify(configuration={"hnsw": {"sync_threshold": wanted}})
 
 
-def open_store(settings: Settings, embedder=None, create: bool = False) -> ChromaStore:
-    """Open (or on `create`, make) the collection; refuse one built by a different embedder."""
+def open_store(settings: Settings, keys: CollectionKeys, embedder=None, create: bool = False) -> ChromaStore:
+    """Open (or on `create`, make) a collection's Chroma collection; refuse one built by another embedder."""
     client = make_client(settings, create)
+    name = keys.chroma_name
+    _adopt_interrupted_compaction(client, name)
     if create:
-        _adopt_interrupted_compaction(client, settings.collection)
         if embedder is None:
-            raise ValueError("creating a store needs the embedder that fills it")
+            raise ValueError("creating a collection needs the embedder that fills it")
         metadata = {"format": STORE_FORMAT, "embedder": embedder.name, "dim": embedder.dim,
                     "fingerprint": embedder.fingerprint, "hnsw:space": "cosine"}
-        collection = client.get_or_create_collection(settings.collection, metadata=metadata,
-                                                      configuration=HNSW_CONFIGURATION, embedding_function=None)
+        collection = client.get_or_create_collection(name, metadata=metadata, configuration=HNSW_CONFIGURATION,
+                                                      embedding_function=None)
         _persist_every_write(collection)
     else:
-        _adopt_interrupted_compaction(client, settings.collection)
         try:
-            collection = client.get_collection(settings.collection, embedding_function=None)
+            collection = client.get_collection(name, embedding_function=None)
         except Exception:
-            raise StoreProblem(f"the store {settings.store} has no collection '{settings.collection}'; "
-                               "ingest documents first: python -m ingest FOLDER") from None
+            raise StoreProblem(f"the store {settings.store} holds no records of this collection yet; "
+                               "ingest documents into it first: python -m ingest FOLDER --collection NAME") from None
     store = ChromaStore(client, collection)
     info = store.info
     if info.get("format") != STORE_FORMAT:
-        raise StoreProblem(f"collection '{settings.collection}' has store format {info.get('format')}; "
+        raise StoreProblem(f"collection '{name}' has store format {info.get('format')}; "
                            f"this version reads format {STORE_FORMAT}")
     if embedder is not None and info.get("fingerprint") != embedder.fingerprint:
         raise StoreProblem(
@@ -242,3 +244,14 @@ def open_store(settings: Settings, embedder=None, create: bool = False) -> Chrom
             f"{info.get('fingerprint')}), not '{embedder.name}' ({embedder.dim}-d, {embedder.fingerprint}); "
             "use the same --embedder, or ingest into a new store")
     return store
+
+
+def drop_collection(settings: Settings, keys: CollectionKeys) -> None:
+    """Remove a collection's Chroma collection (its records, vectors and keyed hashes) and compact."""
+    client = make_client(settings, create=False)
+    if any(c.name == keys.chroma_name for c in client.list_collections()):
+        client.delete_collection(keys.chroma_name)
+    if not settings.store_is_url:
+        chroma_dir = Path(settings.store).expanduser() / "chroma"
+        vacuum(chroma_dir / "chroma.sqlite3")
+        remove_dropped_segments(chroma_dir)

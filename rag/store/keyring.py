@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,22 +20,34 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from rag.errors import KeyProblem
+from rag.errors import KeyProblem, StoreProblem, UsageError
 from rag.fsutil import atomic_write, now_iso
 from rag.settings import Settings
 
-KEYRING_FORMAT = 1
+KEYRING_FORMAT = 2  # 1: one pile of records (read, and rewritten as 2 at the next key write)
 KEYRING_NAME = "keyring.json"
 _KEYRING_AAD = b"private-rag/keyring/v1"
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+DEFAULT_COLLECTION = "default"
+# The Chroma collection of a store made before collections: it opens as collection `default`.
+LEGACY_CHROMA_NAME = "documents"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def check_collection_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(f"collection name {name!r}: use 1-63 lower-case letters, digits, '-' or '_'")
+    return name
 
 
 @dataclass
-class Keyring:
-    """Unwrapped key material; lives in memory only."""
+class CollectionKeys:
+    """One collection's keys. Its records, manifest and keyed hashes open with these and nothing else, so
+    destroying them (deleting the collection) leaves whatever bytes remain unreadable."""
 
-    index_key: bytes  # keyed hashes (chunk ids, source ids) and the audit chain: stable across rotations
-    data_keys: dict[int, bytes]
+    chroma_name: str  # its Chroma collection: an opaque id, so a server never learns the collection's name
+    index_key: bytes  # keyed hashes (chunk ids, source ids, path prefixes): stable across rotations
+    data_keys: dict[int, bytes]  # seal the manifest, which holds each document's own key
     current: int
     created: dict[int, str] = field(default_factory=dict)
 
@@ -42,31 +55,55 @@ class Keyring:
     def record_key(self) -> bytes:
         return self.data_keys[self.current]
 
+    def to_obj(self) -> dict:
+        return {"chroma_name": self.chroma_name, "index_key": _b64(self.index_key),
+                "data_keys": {str(v): _b64(k) for v, k in self.data_keys.items()},
+                "created": {str(v): c for v, c in self.created.items()}, "current": self.current}
+
+    @classmethod
+    def from_obj(cls, obj: dict, chroma_name: str | None = None) -> "CollectionKeys":
+        return cls(chroma_name=chroma_name or obj["chroma_name"], index_key=base64.b64decode(obj["index_key"]),
+                   data_keys={int(v): base64.b64decode(k) for v, k in obj["data_keys"].items()},
+                   current=int(obj["current"]), created={int(v): c for v, c in obj.get("created", {}).items()})
+
+    @classmethod
+    def new(cls) -> "CollectionKeys":
+        return cls(chroma_name="c-" + os.urandom(8).hex(), index_key=os.urandom(32),
+                   data_keys={1: AESGCM.generate_key(256)}, current=1, created={1: now_iso()})
+
+
+@dataclass
+class Keyring:
+    """Unwrapped key material of a store; lives in memory only."""
+
+    index_key: bytes  # store-wide keys derive from it: the audit chain, API tokens, the calibration MAC
+    collections: dict[str, CollectionKeys] = field(default_factory=dict)
+
     def derive(self, purpose: str) -> bytes:
         return HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(self.index_key)
 
+    def collection(self, name: str) -> CollectionKeys:
+        if name not in self.collections:
+            raise StoreProblem(f"this store has no collection '{name}' (it has: {', '.join(sorted(self.collections))}); "
+                               f"ingest into it first: python -m ingest FOLDER --collection {name}")
+        return self.collections[name]
+
     def to_json(self) -> bytes:
-        return json.dumps({
-            "index_key": _b64(self.index_key),
-            "data_keys": {str(v): _b64(k) for v, k in self.data_keys.items()},
-            "created": {str(v): c for v, c in self.created.items()},
-            "current": self.current,
-        }).encode()
+        return json.dumps({"index_key": _b64(self.index_key),
+                           "collections": {n: c.to_obj() for n, c in self.collections.items()}}).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> "Keyring":
         obj = json.loads(raw)
-        return cls(
-            index_key=base64.b64decode(obj["index_key"]),
-            data_keys={int(v): base64.b64decode(k) for v, k in obj["data_keys"].items()},
-            current=int(obj["current"]),
-            created={int(v): c for v, c in obj.get("created", {}).items()},
-        )
+        if "collections" not in obj:  # format 1: the store's one pile of records becomes collection `default`
+            return cls(base64.b64decode(obj["index_key"]),
+                       {DEFAULT_COLLECTION: CollectionKeys.from_obj(obj, chroma_name=LEGACY_CHROMA_NAME)})
+        return cls(base64.b64decode(obj["index_key"]),
+                   {n: CollectionKeys.from_obj(c) for n, c in obj["collections"].items()})
 
     @classmethod
     def new(cls) -> "Keyring":
-        return cls(index_key=os.urandom(32), data_keys={1: AESGCM.generate_key(256)}, current=1,
-                   created={1: now_iso()})
+        return cls(index_key=os.urandom(32))
 
 
 def _b64(data: bytes) -> str:
@@ -137,9 +174,7 @@ def keyring_path(state_dir: Path) -> Path:
 def write_keyring(state_dir: Path, keyring: Keyring, kek: bytes, protector: dict, extra: dict | None = None) -> None:
     nonce = os.urandom(12)
     wrapped = AESGCM(kek).encrypt(nonce, keyring.to_json(), _KEYRING_AAD)
-    doc = {"format": KEYRING_FORMAT, "protector": protector, "current": keyring.current,
-           "created": {str(v): c for v, c in keyring.created.items()},
-           "wrapped": _b64(nonce + wrapped), **(extra or {})}
+    doc = {"format": KEYRING_FORMAT, "protector": protector, "wrapped": _b64(nonce + wrapped), **(extra or {})}
     atomic_write(keyring_path(state_dir), json.dumps(doc, indent=1).encode())
 
 
@@ -148,8 +183,8 @@ def read_keyring_doc(state_dir: Path) -> dict | None:
     if not path.exists():
         return None
     doc = json.loads(path.read_bytes())
-    if doc.get("format") != KEYRING_FORMAT:
-        raise KeyProblem(f"{path} has keyring format {doc.get('format')}; this version reads {KEYRING_FORMAT}")
+    if doc.get("format") not in (1, KEYRING_FORMAT):
+        raise KeyProblem(f"{path} has keyring format {doc.get('format')}; this version reads 1 and {KEYRING_FORMAT}")
     return doc
 
 
@@ -177,5 +212,19 @@ def open_keyring(settings: Settings, state_dir: Path, create: bool) -> Keyring:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         write_keyring(state_dir, keyring, kek, protector)
         return keyring
-    return unwrap(doc, existing_kek(settings, state_dir, doc["protector"]), state_dir)
+    kek = existing_kek(settings, state_dir, doc["protector"])
+    keyring = unwrap(doc, kek, state_dir)
+    if create and doc["format"] == 1:  # the first writer after an upgrade stores the keyring as format 2
+        write_keyring(state_dir, keyring, kek, doc["protector"],
+                      extra={"reencrypting": doc["reencrypting"]} if doc.get("reencrypting") else None)
+    return keyring
 
+
+
+def save_keyring(settings: Settings, state_dir: Path, keyring: Keyring) -> None:
+    """Write the keyring back under the store's wrapping key: after a collection was made or deleted.
+    Deleting a collection's keys here is what makes its leftover bytes unreadable."""
+    doc = read_keyring_doc(state_dir)
+    kek = existing_kek(settings, state_dir, doc["protector"])
+    write_keyring(state_dir, keyring, kek, doc["protector"],
+                  extra={"reencrypting": doc["reencrypting"]} if doc.get("reencrypting") else None)

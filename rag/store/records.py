@@ -1,8 +1,9 @@
 """The sealed record format: what Chroma stores instead of text.
 
-A record is `base64(header || nonce || AES-256-GCM(ciphertext+tag))` where the header is the
-format version and the data-key version. The associated data binds the record to its
-collection and chunk id, so a record copied to another id or collection fails to open.
+A record is `base64(header || nonce || AES-256-GCM(ciphertext+tag))` where the header is the format
+version, the collection key version and the source id of the document whose own key seals it. The
+associated data binds the record to its collection and chunk id, so a record copied to another id or
+collection fails to open.
 """
 from __future__ import annotations
 
@@ -12,26 +13,39 @@ import hmac
 import json
 import os
 import struct
+from typing import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rag.errors import IntegrityError
 
-RECORD_FORMAT = 1
-_HEADER = struct.Struct(">BI")  # format version, data-key version
+RECORD_FORMAT = 2
+_HEADER = struct.Struct(">BI")  # format version, key version
+# Format 2 also names the document whose own key sealed the record (its source id, 16 bytes): deleting the
+# document deletes that key, and whatever copies of the record remain can no longer be opened.
+_DOCUMENT = struct.Struct(">16s")
 _NONCE_BYTES = 12
+# The keys that may have sealed a record: (format, key version, source id or None) -> keys, none if gone.
+# A document has two while its key is being replaced (`python -m rag.keys rotate --reencrypt`).
+KeyLookup = Callable[[int, int, "str | None"], "list[bytes]"]
+
+
+class MissingKey(IntegrityError):
+    """The record's key is gone: its document or collection was deleted, or it is not this store's."""
 
 
 def _aad(collection: str, record_id: str, header: bytes) -> bytes:
     return b"private-rag/record\x00" + collection.encode() + b"\x00" + record_id.encode() + b"\x00" + header
 
 
-def seal(key: bytes, key_version: int, collection: str, record_id: str, payload: dict) -> str:
-    header = _HEADER.pack(RECORD_FORMAT, key_version)
+def seal(document_key: bytes, key_version: int, source_id: str, collection: str, record_id: str,
+         payload: dict) -> str:
+    """A record sealed under its document's own key; `key_version` is the collection key that wraps it."""
+    header = _HEADER.pack(RECORD_FORMAT, key_version) + _DOCUMENT.pack(bytes.fromhex(source_id))
     nonce = os.urandom(_NONCE_BYTES)
     plaintext = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    sealed = AESGCM(key).encrypt(nonce, plaintext, _aad(collection, record_id, header))
+    sealed = AESGCM(document_key).encrypt(nonce, plaintext, _aad(collection, record_id, header))
     return base64.b64encode(header + nonce + sealed).decode("ascii")
 
 
@@ -43,25 +57,31 @@ def record_key_version(blob: str) -> int:
     return version
 
 
-def unseal(keys: dict[int, bytes], collection: str, record_id: str, blob: str) -> dict:
-    """Open one record; any tampering, move or wrong key raises IntegrityError naming the record."""
+def unseal(keys: KeyLookup, collection: str, record_id: str, blob: str) -> dict:
+    """Open one record; any tampering, move or wrong key raises IntegrityError naming the record.
+    Format 1 records (before collections) are sealed under the collection key itself."""
     try:
         raw = base64.b64decode(blob, validate=True)
         fmt, version = _HEADER.unpack_from(raw)
+        size = _HEADER.size + (_DOCUMENT.size if fmt == 2 else 0)
+        source_id = _DOCUMENT.unpack_from(raw, _HEADER.size)[0].hex() if fmt == 2 else None
     except Exception:
         raise IntegrityError(f"record {record_id} in '{collection}' is corrupted (not a sealed record)") from None
-    if fmt != RECORD_FORMAT:
+    if fmt not in (1, RECORD_FORMAT):
         raise IntegrityError(f"record {record_id} has unknown format {fmt}; upgrade private-rag")
-    if version not in keys:
-        raise IntegrityError(f"record {record_id} needs data key v{version}, which this keyring does not hold")
-    header, rest = raw[:_HEADER.size], raw[_HEADER.size:]
+    candidates = keys(fmt, version, source_id)
+    if not candidates:
+        raise MissingKey(f"record {record_id} needs a key this keyring does not hold "
+                         f"({'its document key' if source_id else f'data key v{version}'}): deleted or not ours")
+    header, rest = raw[:size], raw[size:]
     nonce, sealed = rest[:_NONCE_BYTES], rest[_NONCE_BYTES:]
-    try:
-        plaintext = AESGCM(keys[version]).decrypt(nonce, sealed, _aad(collection, record_id, header))
-    except InvalidTag:
-        raise IntegrityError(f"record {record_id} in '{collection}' failed its integrity check: "
-                             "it was modified, swapped or moved; re-ingest its source") from None
-    return json.loads(plaintext)
+    for key in candidates:
+        try:
+            return json.loads(AESGCM(key).decrypt(nonce, sealed, _aad(collection, record_id, header)))
+        except InvalidTag:
+            continue
+    raise IntegrityError(f"record {record_id} in '{collection}' failed its integrity check: "
+                         "it was modified, swapped or moved; re-ingest its source")
 
 
 def keyed_hash(key: bytes, *parts: str, length: int = 32) -> str:
