@@ -61,7 +61,7 @@ class Assistant:
             "collection": collection if isinstance(collection, str) or collection is None else ",".join(collection),
         }.items() if v is not None})
         # Connecting is cheap: a wrong, unreachable or refused server URL fails before anything is opened.
-        generator = _load_generator(settings) if settings.llm_is_url else None
+        generator = load_generator_for(settings) if settings.llm_is_url else None
         state_dir = state_dir_for(settings)
         if settings.store_is_url:
             make_client(settings, create=False)  # an unreachable server, not a missing keyring, is the news
@@ -79,7 +79,7 @@ class Assistant:
     @property
     def generator(self):
         if self._generator is None:
-            self._generator = _load_generator(self.settings)
+            self._generator = load_generator_for(self.settings)
         return self._generator
 
     @property
@@ -172,7 +172,7 @@ class Assistant:
         self.close()
 
 
-def _load_generator(settings: Settings):
+def load_generator_for(settings: Settings):
     from rag.generate import load_generator
 
     return load_generator(settings.llm, settings.cache_dir, settings.precision, settings.allow_remote_llm)

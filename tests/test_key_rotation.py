@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import copy_docs, run_cli, store_bytes
@@ -28,20 +29,34 @@ def test_rotate_rewraps_and_the_old_key_stops_working(small_store, isolated):
     assert status.returncode == 0, status.stderr
     assert new_key.read_text().strip() not in status.stdout
     info = json.loads(status.stdout)
-    assert info["protected_by"] == "keyfile" and info["current_data_key"] == 1
+    assert info["protected_by"] == "keyfile" and info["collections"]["default"]["current_data_key"] == 1
 
 
 def test_reencrypt_moves_every_record_to_a_new_data_key_and_destroys_the_old(small_store, embedder):
     from rag.api import Assistant
+    from rag.errors import IntegrityError
     from rag.keys import rotate, status
 
-    before = status(small_store)
+    from rag.store.keyring import open_keyring
+    from rag.store.manifest import Manifest
+    from rag.store.records import unseal
+    from rag.store.vault import open_collections
+
+    before = status(small_store)["collections"]["default"]
     total = sum(before["records_per_key_version"].values())
+    keyring = open_keyring(small_store, Path(small_store.store), create=False)
+    manifest = Manifest.load(Path(small_store.store), keyring.collection("default"))
+    old_keys = [k for sid in manifest.entries for k in manifest.document_keys(sid)]
+    old_records = {i: s for i, s, _, _ in open_collections(small_store, keyring).scan()}
     result = rotate(small_store, reencrypt=True)
     assert result["reencrypted"] == total
     after = status(small_store)
-    assert after["records_per_key_version"] == {2: total}
-    assert list(after["data_keys"]) == [2] and not after["reencrypting"]
+    assert after["collections"]["default"]["records_per_key_version"] == {2: total}
+    assert list(after["collections"]["default"]["data_keys"]) == [2] and not after["reencrypting"]
+    now = open_collections(small_store, open_keyring(small_store, Path(small_store.store), create=False))
+    for record_id, blob in list(now.get(list(old_records)).items())[:5]:
+        with pytest.raises(IntegrityError):  # the old document keys open none of the re-sealed records
+            unseal(lambda *_: old_keys, now.members[0][0].keys.chroma_name, record_id, blob)
     passages = Assistant.open(settings=small_store).search("paid annual leave", k=3)
     assert any("27 days" in p.text for p in passages)
 
@@ -58,10 +73,10 @@ def test_interrupted_reencryption_stays_readable_and_a_rerun_finishes(small_stor
     with pytest.raises(KeyboardInterrupt):
         keyadmin.rotate(small_store, reencrypt=True, progress=interrupt)
     mixed = keyadmin.status(small_store)
-    assert mixed["reencrypting"] and set(mixed["records_per_key_version"]) == {1, 2}
+    assert mixed["reencrypting"] and set(mixed["collections"]["default"]["records_per_key_version"]) == {1, 2}
     assert Assistant.open(settings=small_store).search("board meeting chair", k=4)  # readable meanwhile
     keyadmin.rotate(small_store, reencrypt=True)
-    done = keyadmin.status(small_store)
+    done = keyadmin.status(small_store)["collections"]["default"]
     assert set(done["records_per_key_version"]) == {2} and list(done["data_keys"]) == [2]
 
 

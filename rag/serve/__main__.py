@@ -45,9 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--totp", action="store_true", help="enrol a TOTP second factor for the web page")
+    add.add_argument("--collections", default="*", metavar="NAME,NAME|*",
+                     help="the collections this token may use (default '*': all; admins always see all)")
     revoke = actions.add_parser("revoke", help="the token stops working at once")
     revoke.add_argument("name")
-    listing = actions.add_parser("list", help="names, roles, second factor, creation time")
+    listing = actions.add_parser("list", help="names, roles, collections, second factor, creation time")
     for sub in (add, revoke, listing):
         add_common_flags(sub)
     args = parser.parse_args(argv)
@@ -71,14 +73,14 @@ def run_token(args: argparse.Namespace) -> int:
     tokens = open_token_store(settings_from_args(args))
     if args.token_command == "list":
         for user in tokens.users():
-            print(f"{user.name:24} {user.role:9} {'totp' if user.totp else '-':5} {user.created}")
+            print(f"{user.name:24} {user.role:9} {user.collections:24} {'totp' if user.totp else '-':5} {user.created}")
         return 0
     if args.token_command == "revoke":
         tokens.revoke(args.name)
         print(f"revoked {args.name}")
         return 0
-    token, secret = tokens.add(args.name, args.role, args.totp)
-    print(f"token for {args.name} ({args.role}); it is shown only this once:")
+    token, secret = tokens.add(args.name, args.role, args.totp, args.collections)
+    print(f"token for {args.name} ({args.role}, collections {args.collections}); it is shown only this once:")
     if secret:
         print(f"TOTP secret (add it to an authenticator app): {secret}")
         print(provisioning_uri(args.name, secret))

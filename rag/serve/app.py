@@ -152,14 +152,24 @@ def _capped(receive, cap: int):
     return capped
 
 
-class AskBody(BaseModel):
+class Scoped(BaseModel):
+    # One collection or several; none: every collection the token may use. `in`: folders or files in them.
+    collection: str | list[str] | None = Field(default=None)
+    within: list[Annotated[str, Field(max_length=1000)]] = Field(default=[], alias="in", max_length=50)
+
+
+class AskBody(Scoped):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int | None = Field(default=None, ge=1, le=MAX_K)
 
 
-class SearchBody(BaseModel):
+class SearchBody(Scoped):
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int | None = Field(default=None, ge=1, le=MAX_K)
+
+
+# The same answer for a collection that exists but is not this token's and one that does not exist: no oracle.
+NOT_YOURS = "no such collection for this token"
 
 
 class LoginBody(BaseModel):
@@ -199,7 +209,7 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
         outcome = outcome or OUTCOMES.get(status) or ("ok" if status < 400 else "rejected" if status < 500 else "error")
         audit.append(state.get("action") or f"{method} {path[:64]}", outcome,
                      {"status": status, **state.get("counts", {})}, secret=state.get("secret"),
-                     user=audit_user(state.get("user")))
+                     user=audit_user(state.get("user")), collection=state.get("collection"))
 
     def authorize(role: str, action: str):
         def dependency(request: Request) -> User:
@@ -225,6 +235,21 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
                 raise HTTPException(403, f"role '{user.role}' may not {action}; that needs '{role}'")
             return user
         return Depends(dependency)
+
+    def scope(request: Request, user: User, requested: str | list[str] | None, create: bool = False) -> list[str]:
+        """The collections a request may read (or, with `create`, write), or 403 for any it may not."""
+        names = [requested] if isinstance(requested, str) else list(requested or [])
+        request.state.collection = ",".join(names) or None
+        existing = backend.collections()
+        if not names:
+            names = [c for c in existing if user.may_use(c)]
+            if not names:
+                raise HTTPException(403, NOT_YOURS)
+        for name in names:
+            if not user.may_use(name) or (name not in existing and not create):
+                raise HTTPException(403, NOT_YOURS)
+        request.state.collection = ",".join(names)
+        return names
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -282,27 +307,36 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
 
     @app.post("/ask")
     async def ask(body: AskBody, request: Request, user: Annotated[User, authorize("reader", "ask")]):
-        answer = await backend.ask(body.question, body.k, audit_user(user.name))
+        names = scope(request, user, body.collection)
+        answer = await backend.ask(names, body.question, body.k, audit_user(user.name), body.within)
         request.state.audited = True  # Assistant.ask wrote the entry, with question and answer sealed
         return Response(answer.to_json(), media_type="application/json")
 
     @app.post("/search")
     async def search(body: SearchBody, request: Request, user: Annotated[User, authorize("reader", "search")]):
-        passages = await backend.search(body.query, body.k)
+        names = scope(request, user, body.collection)
+        passages = await backend.search(names, body.query, body.k, body.within)
         request.state.counts, request.state.secret = {"results": len(passages)}, {"query": body.query}
         return {"results": [{"n": n, "source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4),
                              "headings": p.headings, "text": p.text} for n, p in enumerate(passages, start=1)]}
 
     @app.get("/documents")
-    async def documents(user: Annotated[User, authorize("reader", "documents")]):
-        return {"documents": [asdict(d) for d in await backend.documents()]}
+    async def documents(request: Request, user: Annotated[User, authorize("reader", "documents")],
+                        collection: Annotated[list[str] | None, Query()] = None):
+        return {"documents": [asdict(d) for d in await backend.documents(scope(request, user, collection))]}
+
+    @app.get("/collections")
+    async def collections(user: Annotated[User, authorize("reader", "collections")]):
+        return {"collections": [c for c in backend.collections() if user.may_use(c)]}
 
     @app.post("/ingest")
-    async def ingest(request: Request, user: Annotated[User, authorize("ingester", "upload")]):
+    async def ingest(request: Request, user: Annotated[User, authorize("ingester", "upload")],
+                     collection: Annotated[str, Query(max_length=63)] = "default"):
+        [name] = scope(request, user, collection, create=True)
         uploads = await read_form(request.headers.get("content-type", ""), request.stream())
         request.state.secret = {"files": [u.name for u in uploads]}
         with private_folder(uploads) as folder:
-            summary = await backend.ingest(folder)
+            summary = await backend.ingest(name, folder)
         request.state.outcome = "partial" if summary.failed else "ok"
         request.state.counts = {"ingested": len(summary.ingested), "failed": len(summary.failed)}
         return {"ingested": summary.ingested, "unchanged": summary.unchanged,
@@ -332,9 +366,12 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
 
     @app.get("/admin/audit")
     def audit_log(user: Annotated[User, authorize("admin", "audit-read")],
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, collection: str | None = None):
         with audit.lock():
-            problems, entries = audit.verify(), audit.entries()[-limit:]
+            problems, entries = audit.verify(), audit.entries()
+        if collection:  # an entry may name several collections: "hr,legal"
+            entries = [e for e in entries if collection in e.get("collection", "").split(",")]
+        entries = entries[-limit:]
         return {"intact": not problems, "problems": [asdict(p) for p in problems],
                 "entries": [{**{k: v for k, v in e.items() if k not in ("sealed", "mac")}, "details": audit.reveal(e)}
                             for e in entries]}

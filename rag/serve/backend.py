@@ -2,60 +2,90 @@
 
 The models are not thread-safe, so one worker thread runs everything that touches them, in
 arrival order; request handlers await it, and the event loop stays free for other requests.
+Each set of collections a request names gets its own view (its own in-memory index), opened on first
+use and kept: a request reads and decrypts only the collections it names.
 """
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from rag.settings import Settings
+from rag.store.chroma import state_dir_for
+from rag.store.keyring import keyring_path, open_keyring
 
 
 class Backend:
-    def __init__(self, assistant):
-        self.assistant = assistant
+    def __init__(self, settings: Settings, keyring, embedder, generator):
+        self.settings, self.keyring, self.embedder, self.generator = settings, keyring, embedder, generator
+        self._views: dict[tuple[str, ...], object] = {}
+        self._keyring_stamp: tuple[int, int] | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-model")
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
-        from rag.api import Assistant
+        from rag.api import load_generator_for
+        from rag.embed import load_embedder
 
-        assistant = Assistant.open(settings=settings)
-        _ = assistant.pipeline  # loads the generator now, so the first question does not pay for it
-        return cls(assistant)
+        keyring = open_keyring(settings, state_dir_for(settings), create=False)
+        embedder = load_embedder(settings.embedder, settings.precision, settings.cache_dir)
+        # The generator loads now, so the first question does not pay for it.
+        return cls(settings, keyring, embedder, load_generator_for(settings))
+
+    def collections(self) -> list[str]:
+        """The collections the store holds now: the keyring is read again when it changed on disk (another
+        process made or deleted a collection)."""
+        path = keyring_path(state_dir_for(self.settings))
+        stamp = (path.stat().st_ino, path.stat().st_mtime_ns)
+        if stamp != self._keyring_stamp:
+            self.keyring = open_keyring(self.settings, state_dir_for(self.settings), create=False)
+            self._keyring_stamp = stamp
+            self._views = {names: view for names, view in self._views.items()
+                           if set(names) <= set(self.keyring.collections)}
+        return sorted(self.keyring.collections)
+
+    def assistant(self, names: list[str]):
+        from rag.api import Assistant
+        from rag.store.vault import open_collections
+
+        key = tuple(sorted(names))
+        if key not in self._views:
+            scoped = replace(self.settings, collection=",".join(key))
+            self._views[key] = Assistant(scoped, self.keyring, open_collections(scoped, self.keyring, self.embedder),
+                                         self.embedder, self.generator)
+        return self._views[key]
 
     async def _run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self._worker, partial(fn, *args, **kwargs))
 
-    async def ask(self, question: str, k: int | None, user: str):
-        return await self._run(lambda: self.assistant.ask(question, k, user=user))
+    async def ask(self, names: list[str], question: str, k: int | None, user: str, within: list[str]):
+        return await self._run(lambda: self.assistant(names).ask(question, k, user=user, within=within))
 
-    async def search(self, query: str, k: int | None):
-        return await self._run(lambda: self.assistant.search(query, k))
+    async def search(self, names: list[str], query: str, k: int | None, within: list[str]):
+        return await self._run(lambda: self.assistant(names).search(query, k, within=within))
 
-    async def documents(self):
-        return await self._run(lambda: self.assistant.documents())
+    async def documents(self, names: list[str]):
+        return await self._run(lambda: self.assistant(names).documents())
 
-    async def ingest(self, folder: Path):
-        return await self._run(self._ingest, folder)
+    async def ingest(self, name: str, folder: Path):
+        return await self._run(self._ingest, name, folder)
 
-    def _ingest(self, folder: Path):
-        from rag.api import Assistant
+    def _ingest(self, name: str, folder: Path):
         from rag.ingest.job import run_ingest
-        from rag.store.vault import open_collections
 
-        old = self.assistant
-        summary = run_ingest([folder], old.settings, embedder=old.embedder)
+        summary = run_ingest([folder], replace(self.settings, collection=name), embedder=self.embedder)
         if summary.ingested:
-            # A fresh view: compaction may have replaced the collection, and the in-memory lexical
-            # index must not keep serving the text of replaced chunks.
-            self.assistant = Assistant(old.settings, old.keyring, open_collections(old.settings, old.keyring, old.embedder),
-                                       old.embedder, old.generator)
-            old.close()
+            # Fresh views: compaction may have replaced the collection, and an in-memory lexical index
+            # must not keep serving the text of replaced chunks.
+            for view in self._views.values():
+                view.close()
+            self._views.clear()
         return summary
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)
-        self.assistant.close()
+        for view in self._views.values():
+            view.close()

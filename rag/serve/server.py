@@ -91,7 +91,7 @@ def run_serve(settings: Settings, options: ServeOptions) -> int:
     address = bind_address(options)
     check_tls(options)
     backend = Backend.open(settings)
-    state_dir, keyring = state_dir_for(settings), backend.assistant.keyring
+    state_dir, keyring = state_dir_for(settings), backend.keyring
     tokens = TokenStore(state_dir, keyring)
     if not tokens.users():
         print("warning: no API tokens yet, so every request will be refused; add one: python -m rag.serve token "

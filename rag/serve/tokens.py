@@ -20,8 +20,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from rag.errors import UsageError
-from rag.fsutil import atomic_write
-from rag.store.keyring import Keyring, now_iso
+from rag.fsutil import atomic_write, now_iso
+from rag.store.keyring import Keyring, check_collection_name
 from rag.store.records import seal_blob, unseal_blob
 
 ROLES = ("reader", "ingester", "admin")  # each role may do everything the roles before it may
@@ -35,15 +35,23 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _TOKEN = re.compile(r"(rag|ses)_[A-Za-z0-9_-]{43}")
 
 
+ALL = "*"
+
+
 @dataclass(frozen=True)
 class User:
     name: str
     role: str
     totp: bool = False  # enrolled in a second factor: the bare token alone is not enough
     created: str = ""
+    collections: str = ALL  # the collections this person may use, joined by ","; "*" for all
 
     def may(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
+
+    def may_use(self, collection: str) -> bool:
+        """Admins see every collection; everyone else the ones their token names."""
+        return self.role == "admin" or self.collections == ALL or collection in self.collections.split(",")
 
 
 def _new_secret(prefix: str) -> str:
@@ -77,20 +85,29 @@ class TokenStore:
     def _save(self, entries: dict[str, dict]) -> None:
         atomic_write(self.path, json.dumps({"format": FORMAT, "tokens": entries}, indent=1).encode(), mode=0o600)
 
-    def _digest(self, name: str, role: str, token: str) -> str:
-        return hmac.new(self._mac_key, f"{name}\0{role}\0{token}".encode(), hashlib.sha256).hexdigest()
+    def _digest(self, name: str, role: str, token: str, collections: str | None = None) -> str:
+        """Keyed over name, role and scope: editing the file cannot widen a token. Tokens made before
+        collections (no scope on file) keep their digest and use every collection, as they did."""
+        scope = "" if collections is None else f"{collections}\0"
+        return hmac.new(self._mac_key, f"{name}\0{role}\0{scope}{token}".encode(), hashlib.sha256).hexdigest()
 
     # -- management ----------------------------------------------------------------------
-    def add(self, name: str, role: str, totp: bool = False) -> tuple[str, str | None]:
-        """A new token for `name` (and a TOTP secret when enrolled). Only its keyed hash is kept."""
+    def add(self, name: str, role: str, totp: bool = False, collections: str = ALL) -> tuple[str, str | None]:
+        """A new token for `name` (and a TOTP secret when enrolled), for the collections named ("hr,legal")
+        or all ("*"). Only its keyed hash is kept."""
         if not _NAME.fullmatch(name or ""):
             raise UsageError(f"token name {name!r}: use 1-64 letters, digits and . _ @ - (starting with a "
                              "letter or digit)")
         if role not in ROLES:
             raise UsageError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+        collections = ",".join(sorted({c.strip() for c in collections.split(",") if c.strip()})) or ALL
+        if collections != ALL:
+            for collection in collections.split(","):
+                check_collection_name(collection)
         token = _new_secret(TOKEN_PREFIX)
         totp_secret = None
-        entry = {"role": role, "created": now_iso(), "digest": self._digest(name, role, token), "totp": None}
+        entry = {"role": role, "created": now_iso(), "collections": collections,
+                 "digest": self._digest(name, role, token, collections), "totp": None}
         if totp:
             import pyotp
 
@@ -115,8 +132,7 @@ class TokenStore:
             self._save(entries)
 
     def users(self) -> list[User]:
-        return [User(n, e["role"], bool(e.get("totp")), e.get("created", "")) for n, e in
-                sorted(self._entries().items())]
+        return [_user(n, e) for n, e in sorted(self._entries().items())]
 
     # -- checks --------------------------------------------------------------------------
     def authenticate(self, token: str) -> User | None:
@@ -125,15 +141,14 @@ class TokenStore:
             return None
         found = None
         for name, entry in self._entries().items():
-            if hmac.compare_digest(entry["digest"], self._digest(name, entry["role"], token)):
-                found = User(name, entry["role"], bool(entry.get("totp")), entry.get("created", ""))
+            if hmac.compare_digest(entry["digest"], self._digest(name, entry["role"], token, entry.get("collections"))):
+                found = _user(name, entry)
         return found
 
     def current(self, user: User) -> bool:
         """Whether `user`'s token is still the one on file (a session ends when its token is revoked)."""
         entry = self._entries().get(user.name)
-        return bool(entry) and (entry["role"], bool(entry.get("totp")), entry.get("created", "")) == \
-            (user.role, user.totp, user.created)
+        return bool(entry) and _user(user.name, entry) == user
 
     def check_totp(self, user: User, code: str) -> bool:
         """A valid code from this or the neighbouring 30-s step, never one already used (no replay)."""
@@ -151,6 +166,11 @@ class TokenStore:
                 self._last_totp_step[user.name] = step
                 return True
         return False
+
+
+def _user(name: str, entry: dict) -> User:
+    return User(name, entry["role"], bool(entry.get("totp")), entry.get("created", ""),
+                entry.get("collections", ALL))
 
 
 class Sessions:
