@@ -52,8 +52,9 @@ def default_llm_dir(cache_dir: Path) -> Path:
 
 
 def _convert_gguf(gemma, out_dir: Path) -> None:
-    import transformers.modeling_gguf_pytorch_utils as gguf_loader
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import transformers.modeling_gguf_pytorch_utils as gguf_loader
 
     quiet_transformers()
     # The de-quantisation bar bypasses transformers' own switch, and TQDM_DISABLE is read when tqdm is

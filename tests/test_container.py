@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+
 from conftest import DEMO_DOCS, ROOT
 
 IMAGE = "localhost/private-rag:test"
