@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-remote-llm", action="store_true", default=None,
                         help="allow an --llm server outside loopback and private networks: questions and passages "
                         "then leave this machine (env RAG_ALLOW_REMOTE_LLM=1)")
+    parser.add_argument("--in", dest="within", action="append", default=[], metavar="PATH",
+                        help="answer only from documents under this folder, or this file, of the collection "
+                        "(as ingested, e.g. policies/ or policies/leave.pdf; repeatable)")
     parser.add_argument("--json", action="store_true", help="one JSON object per answer (schema in README)")
     parser.add_argument("--batch", metavar="FILE", help="questions, one per line or JSONL with a 'question' "
                         "field; writes one JSON object per line")
@@ -74,7 +77,7 @@ def show(answer, as_json: bool) -> None:
         print(answer.render_text(), flush=True)
 
 
-def interactive(assistant, as_json: bool) -> int:
+def interactive(assistant, as_json: bool, within: list[str]) -> int:
     print("Ask about your documents (empty line or Ctrl-D to quit).", file=sys.stderr)
     while True:
         try:
@@ -83,7 +86,7 @@ def interactive(assistant, as_json: bool) -> int:
             return 0
         if not question:
             return 0
-        show(assistant.ask(question), as_json)
+        show(assistant.ask(question, within=within), as_json)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     with Assistant.open(settings=settings) as assistant:
         if questions is not None:
             for question in questions:
-                show(assistant.ask(question), as_json=True)
+                show(assistant.ask(question, within=args.within), as_json=True)
             return 0
         if args.question is None:
-            return interactive(assistant, args.json)
-        show(assistant.ask(args.question), args.json)
+            return interactive(assistant, args.json, args.within)
+        show(assistant.ask(args.question, within=args.within), args.json)
     return 0
 
 

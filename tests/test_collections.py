@@ -232,3 +232,14 @@ def test_a_store_of_the_previous_format_opens_as_default_and_answers_the_same(pr
                                "How many days of paid annual leave do employees get?", env=env).stdout)
     assert again["answer"] == before[0]["answer"]
     assert run_cli("-m", "rag.audit", "verify", env=env).returncode == 0
+
+
+def test_ask_in_a_folder_answers_only_from_it(two_collections):
+    settings, _ = two_collections
+    inside = run_cli("-m", "rag.ask", "--json", "--collection", "hr", "--in", "policies/", HR_QUESTION,
+                     env=_env(settings))
+    outside = run_cli("-m", "rag.ask", "--json", "--collection", "hr", "--in", "other.txt", HR_QUESTION,
+                      env=_env(settings))
+    assert json.loads(inside.stdout)["citations"][0]["source"] == "policies/hr-notes.md"
+    refused = json.loads(outside.stdout)
+    assert refused["abstained"] and all(n["source"] == "other.txt" for n in refused["nearest"])

@@ -86,3 +86,23 @@ def test_an_ingester_uploads_a_document_from_the_page(page, rag_server, tmp_path
     page.click("#upload button")
     page.locator("#status", has_text="at most 1.0 MB").wait_for()
     assert page.problems == []
+
+
+def test_a_scoped_reader_picks_among_their_collections_only_and_filters_by_folder(page, rag_server, tmp_path):
+    from conftest import run_cli
+
+    folder = tmp_path / "ward"
+    (folder / "rotas").mkdir(parents=True)
+    (folder / "rotas" / "night.md").write_text("# Night rota\n\nThe night rota on Ward 7 starts at 21:30.\n")
+    (folder / "visitors.md").write_text("# Visitors\n\nWard 7 visiting hours end at 20:00.\n")
+    assert run_cli("-m", "ingest", str(folder), "--collection", "ward7", env=rag_server.env).returncode == 0
+    log_in(page, rag_server.add_token("web-ward7", "reader", "--collections", "ward7"))
+    page.wait_for_selector("#documents td:text('rotas/night.md')")
+    assert page.locator("#collections option").all_inner_texts() == ["ward7"]
+    assert set(page.locator("#documents tbody td:nth-child(1)").all_inner_texts()) == {"ward7"}
+    page.fill("#question", "When does the night rota on Ward 7 start?")
+    page.fill("#within", "rotas/")
+    page.click("#ask button")
+    page.wait_for_selector("#answer .sources li", timeout=300_000)
+    assert "rotas/night.md" in page.inner_text("#answer .sources li")
+    assert page.problems == []

@@ -83,13 +83,35 @@ function showAnswer(a) {
   box.append(el("p", "confidence " + a.confidence.toFixed(2) + " · " + Math.round(a.timings.total_ms) + " ms", "meta"));
 }
 
+// The collections this token may use: all selected at first; the question and the list follow the choice.
+async function loadCollections() {
+  const body = await call("/collections");
+  const uploadTo = body.collections.includes("default") ? "default" : body.collections[0];
+  for (const id of ["collections", "upload-collection"]) {
+    const select = $(id);
+    select.replaceChildren();
+    for (const name of body.collections) {
+      const option = el("option", name);
+      option.value = name;
+      option.selected = id === "collections" || name === uploadTo;
+      select.append(option);
+    }
+  }
+}
+
+function chosenCollections() {
+  return Array.from($("collections").selectedOptions).map((o) => o.value);
+}
+
 async function loadDocuments() {
-  const body = await call("/documents");
+  const query = chosenCollections().map((c) => "collection=" + encodeURIComponent(c)).join("&");
+  const body = await call("/documents" + (query ? "?" + query : ""));
   const rows = $("documents").tBodies[0];
   rows.replaceChildren();
   for (const d of body.documents) {
     const row = el("tr");
-    row.append(el("td", d.source), el("td", d.pages), el("td", d.chunks), el("td", d.ingested_at));
+    row.append(el("td", d.collection), el("td", d.source), el("td", d.pages), el("td", d.chunks),
+               el("td", d.ingested_at));
     rows.append(row);
   }
 }
@@ -103,7 +125,7 @@ function loggedIn(name, newRole) {
   $("documents-panel").hidden = false;
   $("upload-panel").hidden = !(role === "ingester" || role === "admin");
   $("question").focus();
-  loadDocuments().catch((e) => status(e.message));
+  loadCollections().then(loadDocuments).catch((e) => status(e.message));
 }
 
 function loggedOut(message) {
@@ -138,7 +160,9 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     busy(event.target, async () => {
       $("answer").replaceChildren(el("p", "Thinking…", "meta"));
-      showAnswer(await postJSON("/ask", { question: $("question").value }));
+      const within = $("within").value.trim();
+      showAnswer(await postJSON("/ask", { question: $("question").value, collection: chosenCollections(),
+                                          in: within ? [within] : [] }));
     });
   });
   $("upload").addEventListener("submit", (event) => {
@@ -152,13 +176,15 @@ document.addEventListener("DOMContentLoaded", () => {
         " MB together; the server takes at most " + (maxUpload / 1048576).toFixed(1) + " MB per upload");
       const form = new FormData();
       for (const file of files) form.append("file", file, file.name);
-      const r = await call("/ingest", { method: "POST", body: form });
+      const target = encodeURIComponent($("upload-collection").value || "default");
+      const r = await call("/ingest?collection=" + target, { method: "POST", body: form });
       const failed = r.failed.map((f) => f.file + ": " + f.reason).join("; ");
       $("upload-result").textContent = "ingested " + r.ingested.length + ", unchanged " + r.unchanged.length +
         ", failed " + r.failed.length + (failed ? " (" + failed + ")" : "") + " · " + r.chunks + " chunks";
       await loadDocuments();
     });
   });
+  $("collections").addEventListener("change", () => loadDocuments().catch((e) => status(e.message)));
   $("logout").addEventListener("click", async () => {
     try { await call("/logout", { method: "POST" }); } catch (e) { /* the session is dropped either way */ }
     loggedOut("Logged out.");
