@@ -27,3 +27,11 @@ PY
 "$python" -m rag.ask --json "$question" --store "$store"
 rm "$docs/$gone"
 "$python" -m ingest "$docs" --prune --store "$store"
+# --in on a server store: the server filters by keyed hashes of path prefixes.
+"$python" -m rag.ask --json --in meetings/ "Who chaired the board meeting?" --store "$store"
+# Crypto-shredding on a server that is never vacuumed: keep the sealed records, delete the collection, and
+# try every key the client still holds on them (before the deletion too, to show the check can open them).
+"$python" "$(dirname "$0")/shred_check.py" keep "$store" "$data.sealed"
+"$python" "$(dirname "$0")/shred_check.py" open "$store" "$data.sealed"
+"$python" -m rag.collections delete default --store "$store" > /dev/null
+"$python" "$(dirname "$0")/shred_check.py" open "$store" "$data.sealed"

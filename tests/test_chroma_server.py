@@ -22,12 +22,17 @@ def test_ingest_ask_and_prune_through_a_chroma_server_with_no_network(isolated):
                      "procedures/claims-procedure.txt", env={"XDG_DATA_HOME": str(state)},
                      prefix=("unshare", "-rn", "bash", str(ROOT / "tests" / "chroma_roundtrip.sh")))
     assert result.returncode == 0, result.stderr[-3000:]
-    ingested, answer_json, pruned = result.stdout.strip().splitlines()
+    ingested, answer_json, pruned, scoped_json, before, after = result.stdout.strip().splitlines()
     assert "ingested 4" in ingested and "chroma+http://127.0.0.1:8000" in ingested
     answer = json.loads(answer_json)
     assert not answer["abstained"] and "27" in answer["answer"]
     assert (answer["citations"][0]["source"], answer["citations"][0]["page"]) == ("hr-policy.pdf", 2)
     assert "pruned 1" in pruned
+    scoped = json.loads(scoped_json)
+    assert scoped["citations"] and all(c["source"].startswith("meetings/") for c in scoped["citations"])
+    opened, total = before.split()[1::2]
+    assert opened == total and int(total) > 10  # while the collection exists, its keys open every record
+    assert after == f"opened 0 of {total}"  # once deleted, no key the client holds opens any of them
 
     server_blob = store_bytes(data)
     assert len(server_blob) > 100_000  # the vectors and sealed records really went to the server
