@@ -181,6 +181,7 @@ class TokenBody(BaseModel):
     name: str = Field(max_length=64)
     role: str
     totp: bool = False
+    collections: str = Field(default="*", max_length=1000)
 
 
 def _static(body: bytes, kind: str):
@@ -351,9 +352,10 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
 
     @app.post("/admin/tokens", status_code=201)
     def add_token(body: TokenBody, request: Request, user: Annotated[User, authorize("admin", "token-add")]):
-        token, secret = tokens.add(body.name, body.role, body.totp)
-        request.state.secret = {"name": body.name, "role": body.role, "totp": body.totp}
-        created = {"name": body.name, "role": body.role, "token": token}
+        token, secret = tokens.add(body.name, body.role, body.totp, body.collections)
+        request.state.secret = {"name": body.name, "role": body.role, "totp": body.totp,
+                                "collections": body.collections}
+        created = {"name": body.name, "role": body.role, "collections": body.collections, "token": token}
         if secret:
             created["totp_uri"] = provisioning_uri(body.name, secret)
         return created
