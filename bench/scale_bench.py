@@ -20,6 +20,8 @@ Prints a Markdown table and writes bench/results/scale.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import resource
@@ -41,7 +43,9 @@ sys.path.insert(0, str(REPO))
 from rag.retrieve import LexicalIndex, Retriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.store.chroma import open_store  # noqa: E402
-from rag.store.keyring import Keyring  # noqa: E402
+from rag.store.keyring import CollectionKeys  # noqa: E402
+from rag.store.manifest import Manifest  # noqa: E402
+from rag.store.vault import CollectionSet, Vault  # noqa: E402
 from rag.store.records import keyed_hash, seal  # noqa: E402  (imports rag.offline first: the tripwire is armed)
 
 RESULTS = REPO / "bench/results/scale.json"
@@ -89,7 +93,18 @@ def synthetic_batch(start: int, count: int, words: np.ndarray, centres: np.ndarr
     return texts, vectors, [(start + i) // CHUNKS_PER_DOC for i in range(count)]
 
 
-def ingest(store, keyring: Keyring, start: int, stop: int, words, centres) -> dict:
+def document_key(keys: CollectionKeys, source_id: str) -> bytes:
+    """The bench's documents' own keys, derived so that no manifest of 100k documents is needed; a real
+    store draws each at random and keeps it in the collection's sealed manifest."""
+    return hmac.new(keys.record_key, source_id.encode(), hashlib.sha256).digest()
+
+
+class BenchVault(Vault):
+    def _key(self, fmt: int, version: int, source_id: str | None) -> list[bytes]:
+        return [document_key(self.keys, source_id)]
+
+
+def ingest(store, keyring: CollectionKeys, start: int, stop: int, words, centres) -> dict:
     seal_s = upsert_s = 0.0
     for first in range(start, stop, BATCH):
         texts, vectors, docs = synthetic_batch(first, min(BATCH, stop - first), words, centres)
@@ -98,10 +113,10 @@ def ingest(store, keyring: Keyring, start: int, stop: int, words, centres) -> di
         ids = [keyed_hash(keyring.index_key, "chunk", src, str(n), t[:64]) for n, (src, t) in
                enumerate(zip(sources, texts), start=first)]
         source_ids = [keyed_hash(keyring.index_key, "source", src) for src in sources]
-        sealed = [seal(keyring.record_key, keyring.current, store.name, i,
+        sealed = [seal(document_key(keyring, sid), keyring.current, sid, store.name, i,
                        {"text": t, "source": src, "page": n % CHUNKS_PER_DOC + 1, "start": 0, "end": len(t),
                         "headings": []})
-                  for n, (i, t, src) in enumerate(zip(ids, texts, sources), start=first)]
+                  for n, (i, t, src, sid) in enumerate(zip(ids, texts, sources, source_ids), start=first)]
         sealed_at = time.perf_counter()
         store.upsert(ids, vectors, sealed, source_ids, keyring.current)
         seal_s += sealed_at - began
@@ -123,13 +138,14 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 def measure(store_spec: str, keyring_file: Path, queries: int) -> dict:
     """In a fresh process: open the store as `rag` does, build the lexical index, time queries."""
-    keyring = Keyring.from_json(keyring_file.read_bytes())
-    store = open_store(Settings(store=store_spec))
+    keyring = CollectionKeys.from_obj(json.loads(keyring_file.read_bytes()))
+    store = CollectionSet([(BenchVault("bench", keyring, keyring_file.parent, Manifest()),
+                            open_store(Settings(store=store_spec), keyring))])
     base_rss = rss_mib()
     began = time.perf_counter()
     records = list(store.scan())
     scanned = time.perf_counter()
-    retriever = Retriever(store, keyring, embedder=None)
+    retriever = Retriever(store, embedder=None)
     passages = {i: retriever.open_record(i, s) for i, s, _, _ in records}
     decrypted = time.perf_counter()
     del records
@@ -146,7 +162,7 @@ def measure(store_spec: str, keyring_file: Path, queries: int) -> dict:
     retriever.search_vector(*asks[0], k=4)  # builds the retriever's own lexical index, as the first question does
     first_query_s = time.perf_counter() - warm
     timings = {}
-    for label, engine in (("hybrid", retriever), ("dense", Retriever(store, keyring, None, lexical=False))):
+    for label, engine in (("hybrid", retriever), ("dense", Retriever(store, None, lexical=False))):
         samples = []
         for text, vector in asks:
             began_query = time.perf_counter()
@@ -190,7 +206,7 @@ def disk_bytes(path: Path) -> int:
 
 
 def run_backend(backend: str, sizes: list[int], queries: int, workdir: Path, keyring_file: Path) -> list[dict]:
-    keyring = Keyring.from_json(keyring_file.read_bytes())
+    keyring = CollectionKeys.from_obj(json.loads(keyring_file.read_bytes()))
     data = workdir / backend
     server = None
     if backend == "server":
@@ -199,7 +215,7 @@ def run_backend(backend: str, sizes: list[int], queries: int, workdir: Path, key
         spec = str(data)
     rows = []
     try:
-        store = open_store(Settings(store=spec), SyntheticEmbedder(), create=True)
+        store = open_store(Settings(store=spec), keyring, SyntheticEmbedder(), create=True)
         words, centres, have = vocabulary(), centroids(), 0
         for size in sizes:
             print(f"[{backend}] ingesting to {size:,}...", file=sys.stderr, flush=True)
@@ -250,7 +266,7 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rag-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     keyring_file = workdir / "bench-keyring.json"  # synthetic data only; a real keyring is never stored unwrapped
-    keyring_file.write_bytes(Keyring.new().to_json())
+    keyring_file.write_bytes(json.dumps(CollectionKeys.new().to_obj()).encode())
     keyring_file.chmod(0o600)
     try:
         rows = [row for backend in args.backends.split(",")
