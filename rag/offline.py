@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import sys
 from typing import Callable
 
@@ -31,6 +32,7 @@ _REMOVED_ENV = ("LANGCHAIN_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_ENDPOINT", 
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
 _allowed_hosts: set[str] = set()
+_resolved: dict[str, set[str]] = {}  # the addresses a name let through, withdrawn with it
 _listeners: list[Callable[[str], None]] = []
 _armed = False
 
@@ -40,13 +42,21 @@ class EgressBlocked(PermissionError):
 
 
 def allow_host(host: str) -> None:
-    """Let connections to `host` through: only for servers the user named explicitly."""
+    """Let connections to `host` through: only for servers the user named explicitly. A name is resolved
+    here and its addresses are let through too, since the connection itself goes to an address."""
     _allowed_hosts.add(host.lower())
+    try:
+        resolved = {info[4][0].lower() for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return  # not resolvable now: the connection will fail on its own, with its own error
+    _resolved[host.lower()] = resolved - _allowed_hosts
+    _allowed_hosts.update(resolved)
 
 
 def revoke_host(host: str) -> None:
     """Undo `allow_host`, e.g. after a lookup made only to decide whether a server may be used."""
     _allowed_hosts.discard(host.lower())
+    _allowed_hosts.difference_update(_resolved.pop(host.lower(), set()))
 
 
 def on_block(listener: Callable[[str], None]) -> None:

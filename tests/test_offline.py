@@ -76,3 +76,18 @@ def test_failing_listener_does_not_open_a_hole():
             socket.create_connection(("203.0.113.9", 443), timeout=1)
     finally:
         rag.offline._listeners.remove(broken)
+
+
+def test_a_server_named_by_host_name_is_reachable_at_the_addresses_it_resolves_to(monkeypatch):
+    import socket
+
+    from rag import offline
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [(2, 1, 6, "", ("10.89.250.2", 0))])
+    try:
+        offline.allow_host("chroma")
+        assert offline.is_local("chroma") and offline.is_local("10.89.250.2")
+        assert not offline.is_local("10.89.250.3")
+    finally:
+        offline.revoke_host("chroma")
+    assert not offline.is_local("10.89.250.2")  # withdrawn with the name
