@@ -102,28 +102,36 @@ def test_tampered_records_are_detected_naming_the_record(isolated, embedder, tam
     from rag.ingest import run_ingest
     from rag.settings import Settings
 
-    run_ingest([copy_docs(isolated / "docs") / "procedures"], Settings.from_env(), embedder=embedder)
+    from rag.store.collections import create_collection
+    from rag.store.keyring import open_keyring
+
+    settings = Settings.from_env()
+    run_ingest([copy_docs(isolated / "docs") / "procedures"], settings, embedder=embedder)
+    keyring = open_keyring(settings, isolated / "store", create=False)
     client = chromadb.PersistentClient(str(isolated / "store" / "chroma"),
                                        settings=chromadb.config.Settings(anonymized_telemetry=False))
-    collection = client.get_collection("documents")
+    collection = client.get_collection(keyring.collection("default").chroma_name)
     got = collection.get(include=["metadatas", "embeddings"])
     first, second = got["ids"][0], got["ids"][1]
     meta = got["metadatas"]
     if tamper == "flip":
         sealed = meta[0]["sealed"]
-        flipped = sealed[:30] + ("A" if sealed[30] != "A" else "B") + sealed[31:]
+        flipped = sealed[:30] + ("A" if sealed[30] != "A" else "B") + sealed[31:]  # inside the nonce
         collection.update(ids=[first], metadatas=[{**meta[0], "sealed": flipped}])
-        victim = first
     elif tamper == "swap":
         collection.update(ids=[first, second], metadatas=[{**meta[0], "sealed": meta[1]["sealed"]},
                                                           {**meta[1], "sealed": meta[0]["sealed"]}])
-        victim = first
-    else:  # the same record, copied into another collection of the same store
-        other = client.create_collection("elsewhere", metadata=collection.metadata, embedding_function=None)
+    else:  # the same record, copied into another collection of the same store: no key there opens it
+        create_collection(settings, "elsewhere")
+        keys = open_keyring(settings, isolated / "store", create=False).collection("elsewhere")
+        other = client.create_collection(keys.chroma_name, metadata=collection.metadata, embedding_function=None)
         other.add(ids=[first], embeddings=[got["embeddings"][0]], metadatas=[meta[0]])
-        monkeypatch.setenv("RAG_COLLECTION", "elsewhere")
-        victim = first
-    with pytest.raises(IntegrityError, match=victim):
+        assistant = Assistant.open(collection="elsewhere")
+        with pytest.raises(IntegrityError, match=f"{first} needs a key this keyring does not hold"):
+            assistant.store.members[0][0].open_record(first, meta[0]["sealed"])
+        assert assistant.search("claims procedure", k=4) == []  # never shown, not even as a near miss
+        return
+    with pytest.raises(IntegrityError, match=first):
         assistant = Assistant.open()
         [assistant.retriever.open_record(i, s) for i, s, _, _ in assistant.store.scan()]
 
