@@ -46,12 +46,12 @@ _PROBES = (
 
 def int8_supported() -> bool:
     """ONNX Runtime's int8 kernels pay off with AVX2 (VNNI makes them faster still)."""
+    import importlib.util
+
     from rag.hardware import cpu_flags
 
-    try:
-        import onnx  # noqa: F401  (needed to build the graph)
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    # Looked up, not imported: importing onnx (needed only to build the graph once) costs a second per ask.
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
         return False
     return "avx2" in cpu_flags()
 
