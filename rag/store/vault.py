@@ -2,7 +2,7 @@
 collections one question may read."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -11,8 +11,8 @@ import numpy as np
 from rag.settings import Settings
 from rag.store.chroma import SCOPE_PREFIX, ChromaStore, Hit, open_store, state_dir_for
 from rag.store.keyring import CollectionKeys, Keyring, check_collection_name
-from rag.store.manifest import Manifest
-from rag.store.records import keyed_hash, unseal
+from rag.store.manifest import Manifest, manifest_path
+from rag.store.records import MissingKey, keyed_hash, unseal
 
 
 @dataclass
@@ -21,10 +21,13 @@ class Vault:
     keys: CollectionKeys
     state_dir: Path
     manifest: Manifest
+    _stamp: tuple[int, int] | None = field(default=None, repr=False)  # the manifest file as last read
 
     @classmethod
     def open(cls, name: str, keys: CollectionKeys, state_dir: Path) -> "Vault":
-        return cls(name, keys, Path(state_dir), Manifest.load(state_dir, keys))
+        vault = cls(name, keys, Path(state_dir), Manifest.load(state_dir, keys))
+        vault._manifest_changed()
+        return vault
 
     def open_record(self, record_id: str, blob: str) -> dict:
         return unseal(self._key, self.keys.chroma_name, record_id, blob)
@@ -33,10 +36,18 @@ class Vault:
         if fmt == 1:
             return [self.keys.data_keys[version]] if version in self.keys.data_keys else []
         keys = self.manifest.document_keys(source_id)
-        if not keys:  # another process may have ingested it since this vault read the manifest
+        if not keys and self._manifest_changed():  # another process ingested since this vault read it
             self.manifest = Manifest.load(self.state_dir, self.keys)
             keys = self.manifest.document_keys(source_id)
         return keys
+
+    def _manifest_changed(self) -> bool:
+        """Read once per change of the file: an orphan record (a kill before its manifest was saved) must not
+        make every scan re-read it."""
+        path = manifest_path(self.state_dir, self.keys)
+        stamp = (path.stat().st_ino, path.stat().st_mtime_ns) if path.exists() else None
+        changed, self._stamp = stamp != self._stamp, stamp
+        return changed
 
 
 class CollectionSet:
@@ -80,7 +91,10 @@ class CollectionSet:
                 yield record
 
     def open(self, record_id: str, blob: str) -> dict:
-        return self._owner[record_id].open_record(record_id, blob)
+        owner = self._owner.get(record_id) or (self.members[0][0] if len(self.members) == 1 else None)
+        if owner is None:
+            raise MissingKey(f"record {record_id} belongs to none of the collections {self.name}")
+        return owner.open_record(record_id, blob)
 
 
 def open_collections(settings: Settings, keyring: Keyring, embedder=None, names: Sequence[str] | None = None,
@@ -95,8 +109,14 @@ def open_collections(settings: Settings, keyring: Keyring, embedder=None, names:
 
 
 def _prefixes(path: str) -> list[str]:
+    """"a/b/c.pdf" → ["a", "a/b", "a/b/c.pdf"]; "./a/b/" → ["a", "a/b"]."""
     parts = [p for p in path.strip().strip("/").split("/") if p not in ("", ".")]
     return ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+
+
+def _scope(path: str) -> str:
+    """A `--in` argument as the source names spell it ("./policies/" → "policies")."""
+    return "/".join(_prefixes(path)[-1:])
 
 
 def scope_metadata(keys: CollectionKeys, document: str) -> dict:
@@ -107,11 +127,10 @@ def scope_metadata(keys: CollectionKeys, document: str) -> dict:
 
 def scope_filter(keys: CollectionKeys, within: Sequence[str]) -> dict:
     """The Chroma `where` of records under any of the folders or files `within`."""
-    terms = [{SCOPE_PREFIX + keyed_hash(keys.index_key, "scope", "/".join(_prefixes(w)[-1:]), length=16): True}
-             for w in within]
+    terms = [{SCOPE_PREFIX + keyed_hash(keys.index_key, "scope", _scope(w), length=16): True} for w in within]
     return terms[0] if len(terms) == 1 else {"$or": terms}
 
 
 def is_within(document: str, within: Sequence[str]) -> bool:
     """The same test on a decrypted source name (for passages the in-memory index found)."""
-    return any(_prefixes(w)[-1:][0] in _prefixes(document) for w in within if _prefixes(w))
+    return any(_scope(w) in _prefixes(document) for w in within)
