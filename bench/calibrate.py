@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import squad  # noqa: E402
 
 import rag.offline  # noqa: F401,E402
-from rag.calibrate import LabelledQuestion, Sample, collect, fit  # noqa: E402
+from rag.calibrate import LabelledQuestion, Sample, collect, fit, fit_span  # noqa: E402
 
 FITTED_ON = ("SQuAD 2.0 train subset (shared/eval/squad2-subset/train.json) without the questions that are "
              "also dev questions")
@@ -63,6 +63,7 @@ def main() -> int:
 
 def write(samples: list[Sample], correct: list[float], models: dict[str, str], out: Path) -> int:
     calibration = fit(samples, fitted_on=FITTED_ON)
+    calibration.span = fit_span(samples, correct)
     calibration.models = models  # the assistant warns when it runs other models with this fit
     answered = [c for c, s in zip(correct, samples) if s.answerable]
     calibration.report["span_f1_answerable"] = sum(answered) / len(answered) if answered else 0.0

@@ -40,6 +40,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from rag import language as languages  # noqa: E402
 from rag.retrieve import LexicalIndex, Retriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.store.chroma import open_store  # noqa: E402
@@ -149,7 +150,7 @@ def measure(store_spec: str, keyring_file: Path, queries: int) -> dict:
     passages = {i: retriever.open_record(i, s) for i, s, _, _ in records}
     decrypted = time.perf_counter()
     del records
-    index = LexicalIndex(passages)
+    index = LexicalIndex(passages, languages.get())
     indexed = time.perf_counter()
     lexical_rss = rss_mib() - base_rss
     del passages, index

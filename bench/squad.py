@@ -1,11 +1,9 @@
 """SQuAD 2.0 helpers shared by calibration (train only) and evaluation (dev only)."""
 from __future__ import annotations
 
-import collections
 import json
 import random
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,27 +67,17 @@ def sample(questions: list[Question], limit: int | None, seed: int = 0) -> list[
     return sorted(picked, key=questions.index)
 
 
-# The official SQuAD metric: lower-case, drop punctuation and articles, compare tokens.
-def _normalise(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
 def f1(prediction: str, gold: list[str]) -> float:
-    if not gold:
-        return 0.0
-    return max(_f1(prediction, g) for g in gold)
+    """The official SQuAD token F1 (see `rag.calibrate.answer_f1`)."""
+    from rag.calibrate import answer_f1
+
+    return answer_f1(prediction, gold)
 
 
-def _f1(prediction: str, gold: str) -> float:
-    p, g = _normalise(prediction).split(), _normalise(gold).split()
-    common = collections.Counter(p) & collections.Counter(g)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(g)
-    return 2 * precision * recall / (precision + recall)
+def _normalise(text: str) -> str:
+    from rag.calibrate import _tokens
+
+    return " ".join(_tokens(text))
 
 
 def exact(prediction: str, gold: list[str]) -> float:

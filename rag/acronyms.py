@@ -63,21 +63,24 @@ class AcronymIndex:
         phrase = ranked[0][0]
         return phrase if self._written[phrase] >= self._used[acronym] else None
 
-    def interpret(self, question: str, plausible: Callable[[str], bool] = lambda long_form: True
-                  ) -> tuple[str, dict[str, str]]:
-        """The question with each acronym followed by its long form, and what was read how.
-
-        Both forms stay: a passage may use either. `plausible` may still turn a long form down."""
+    def read(self, question: str, plausible: Callable[[str], bool] = lambda long_form: True) -> dict[str, str]:
+        """Each acronym of the question the documents spell out, with that long form (`plausible` may
+        still turn a long form down)."""
         read_as: dict[str, str] = {}
         for acronym in dict.fromkeys(_ACRONYM.findall(question)):
             long_form = None if _ROMAN.fullmatch(acronym) else self.long_form(acronym)
             if long_form and long_form.lower() not in question.lower() and plausible(long_form):
                 read_as[acronym] = long_form
-        if not read_as:
-            return question, {}
-        interpreted = _ACRONYM.sub(
-            lambda m: f"{m.group()} ({read_as[m.group(1)]})" if m.group(1) in read_as else m.group(), question, 0)
-        return interpreted, read_as
+        return read_as
+
+
+def expand(question: str, read_as: dict[str, str]) -> str:
+    """The question with each acronym followed by its long form: what retrieval and the model read.
+    Both forms stay, since a passage may use either."""
+    if not read_as:
+        return question
+    return _ACRONYM.sub(lambda m: f"{m.group()} ({read_as[m.group(1)]})" if m.group(1) in read_as else m.group(),
+                        question, 0)
 
 
 def long_forms_in(text: str, question: str) -> list[str]:
@@ -91,15 +94,3 @@ def long_forms_in(text: str, question: str) -> list[str]:
         found += [" ".join(words[start:]) for start in range(len(words) - 1)
                   if _initials(" ".join(words[start:])) in acronyms]
     return found
-
-
-_SPELLED_OUT = re.compile(r"\b([A-Z]{2,6})((?:'s)?) \(([A-Za-z -]+)\)")
-
-
-def spelled_out(question: str) -> tuple[str, dict[str, str]]:
-    """The question without the long forms `interpret` added, and those long forms by acronym.
-
-    An acronym and its long form are one thing asked about: a text names it if it has either."""
-    found = {m.group(1): m.group(3) for m in _SPELLED_OUT.finditer(question) if _initials(m.group(3)) == m.group(1)}
-    bare = _SPELLED_OUT.sub(lambda m: m.group(1) + m.group(2) if m.group(1) in found else m.group(), question)
-    return bare, found

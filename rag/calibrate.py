@@ -86,12 +86,11 @@ def _squad_questions(data: dict) -> list[LabelledQuestion]:
 
 def collect(pipeline, questions: list[LabelledQuestion], progress=None) -> list[Sample]:
     """Run retrieval and span choice (not the decision) on each question and keep its evidence features."""
-    from rag.answer import gate_failure
-
     samples = []
     for question in questions:
         draft = pipeline.extract(pipeline.retrieve(question.question))
-        gated = bool(draft.passages) and gate_failure(draft) is None
+        # The threshold is what is being fitted: every other gate stands.
+        gated = bool(draft.passages) and pipeline.rules.refusal(draft, skip={"low-confidence"}) is None
         samples.append(Sample(draft.features, question.answerable, draft.span, gated))
         if progress:
             progress()
@@ -128,6 +127,63 @@ def fit(samples: list[Sample], budget: float = FALSE_ABSTENTION_BUDGET, fitted_o
               "abstention_recall": float(abstain[~labels].mean()) if (~labels).any() else 0.0,
               "false_abstention": float(abstain[labels].mean()) if labels.any() else 0.0}
     return Calibration(dict(zip(names, map(float, weights))), float(bias), threshold, fitted_on, report, neutral)
+
+
+WRONG_SPANS_BUDGET = 0.10  # the share of shown short answers that may be wrong on the fitted questions
+RIGHT_F1 = 0.5  # a short answer with at least this token F1 against a gold answer counts as right
+
+
+def fit_span(samples: list[Sample], correct: list[float], budget: float = WRONG_SPANS_BUDGET) -> dict:
+    """"Is the chosen span right?" over the samples that pass the gates (a wrong span of an unanswerable
+    question that slips through is wrong too), and the lowest threshold at which at most `budget` of the
+    spans it would show are wrong. Empty (never show a span) when no threshold keeps within it."""
+    import numpy as np
+
+    from rag.answer import SPAN_FEATURES
+
+    names = list(SPAN_FEATURES)
+    decided = [(s, c) for s, c in zip(samples, correct) if s.gated]
+    if len(decided) < 2 * MIN_PER_CLASS:
+        return {}
+    neutral = {n: float(np.mean([s.features[n] for s, _ in decided if n in s.features] or [0.0])) for n in names}
+    x = np.array([[s.features.get(n, neutral[n]) for n in names] for s, _ in decided], dtype=float)
+    y = np.array([float(s.answerable and c >= RIGHT_F1) for s, c in decided])
+    if y.min() == y.max():
+        return {}
+    weights, bias = _logistic(x, y)
+    p = 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
+    for threshold in np.sort(p):
+        shown = p >= threshold
+        if (1.0 - y[shown]).mean() <= budget:
+            return {"weights": dict(zip(names, map(float, weights))), "bias": float(bias), "threshold": float(threshold),
+                    "report": {"shown": int(shown.sum()), "right": int(y[shown].sum()), "decided": len(decided)}}
+    return {}
+
+
+def answer_f1(prediction: str, answers: list[str]) -> float:
+    """SQuAD's token F1 against the best of the gold answers (lower-cased, punctuation and articles dropped)."""
+    if not answers:
+        return 0.0
+    return max(_token_f1(prediction, gold) for gold in answers)
+
+
+def _tokens(text: str) -> list[str]:
+    import re
+    import string
+
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return re.sub(r"\b(a|an|the)\b", " ", text).split()
+
+
+def _token_f1(prediction: str, gold: str) -> float:
+    from collections import Counter
+
+    p, g = _tokens(prediction), _tokens(gold)
+    same = sum((Counter(p) & Counter(g)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
 
 
 def _logistic(x, y, l2: float = 1.0, steps: int = 50):
@@ -174,6 +230,7 @@ def run_calibrate(settings, questions_file: Path, budget: float = FALSE_ABSTENTI
 
         samples = collect(pipeline, questions, progress)
         calibration = fit(samples, budget, fitted_on=f"{Path(questions_file).name}: {len(samples)} labelled questions")
+        calibration.span = fit_span(samples, [answer_f1(s.span, q.answers) for s, q in zip(samples, questions)])
         calibration.models = assistant.model_names
         path = save_for_store(calibration, state_dir_for(settings), assistant.keyring)
         assistant.audit.append("calibrate", "fitted", {"questions": len(samples), **calibration.report})

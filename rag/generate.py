@@ -16,7 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from langchain_core.language_models.llms import LLM
 
@@ -92,8 +92,29 @@ class Extraction:
     allowed_mass: float  # probability the model put on starting with some evidence token at all
 
 
+class Generator(Protocol):
+    """What the answer stage asks of a model, wherever it runs (`GENERATORS` lists the backends)."""
+
+    name: str
+    chat: bool  # prompts are rendered with the model's chat template
+    scores_answers: bool  # it can score given answers (`choose`, `score`); a server only decodes
+
+    def render(self, system: str, user: str) -> str: ...
+
+    def complete(self, prompt: str, max_new_tokens: int = 64, stop: Sequence[str] | None = None) -> str: ...
+
+    def extract(self, prompt: str, evidence: Sequence[str], max_new_tokens: int = 24) -> Extraction: ...
+
+    # Only where `scores_answers`:
+    def choose(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None) -> Extraction: ...
+
+    def score(self, prompt: str, answers: Sequence[str]) -> list[float]: ...
+
+
 class LocalGenerator:
     """A causal LM in this process. Not thread-safe: one question at a time."""
+
+    scores_answers = True
 
     def __init__(self, model_dir: Path, precision: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -327,24 +348,31 @@ def _longest_chains(sequences: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     return paths
 
 
-_SERVER_BACKENDS = {"openai+http": "rag.remote_llm:connect", "openai+https": "rag.remote_llm:connect"}
-
-
-def load_generator(spec: str, cache_dir: Path, precision: str = "auto", allow_remote: bool = False):
-    """The packaged default, a local directory, or a server URL (`allow_remote`: the user agreed that
-    questions and passages may go to a server outside the machine's private networks)."""
-    if "://" in spec:
-        scheme = spec.split("://", 1)[0].lower()
-        if scheme not in _SERVER_BACKENDS:
-            raise ModelProblem(f"--llm '{spec}': unknown scheme '{scheme}://'; use 'default', a local model "
-                               "directory, or openai+http(s)://HOST:PORT/v1")
-        import importlib
-
-        module, function = _SERVER_BACKENDS[scheme].split(":")
-        return getattr(importlib.import_module(module), function)(spec, allow_remote)
+def _local(spec: str, cache_dir: Path, precision: str, allow_remote: bool) -> LocalGenerator:
     model_dir = resolve_llm_dir(spec, cache_dir)
     logging.getLogger("rag").info("loading generator from %s", model_dir)
     return LocalGenerator(model_dir, precision)
+
+
+def _server(spec: str, cache_dir: Path, precision: str, allow_remote: bool) -> Generator:
+    from rag.remote_llm import connect
+
+    return connect(spec, allow_remote)
+
+
+# Backends by the scheme of --llm ("local": the packaged default or a model directory).
+GENERATORS = {"local": _local, "openai+http": _server, "openai+https": _server}
+
+
+def load_generator(spec: str, cache_dir: Path, precision: str = "auto", allow_remote: bool = False) -> Generator:
+    """The packaged default, a local directory, or a server URL (`allow_remote`: the user agreed that
+    questions and passages may go to a server outside the machine's private networks)."""
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else "local"
+    backend = GENERATORS.get(scheme)
+    if backend is None:
+        raise ModelProblem(f"--llm '{spec}': unknown scheme '{scheme}://'; use 'default', a local model "
+                           f"directory, or one of {', '.join(s + '://HOST:PORT/v1' for s in GENERATORS if s != 'local')}")
+    return backend(spec, cache_dir, precision, allow_remote)
 
 
 class LocalLLM(LLM):

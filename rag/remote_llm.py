@@ -95,6 +95,7 @@ class RemoteGenerator:
     # The prompt goes to /completions as plain text: the server applies no chat template, so the
     # pipeline uses its few-shot prompt, which instruct models follow as well.
     chat = False
+    scores_answers = False  # a server decodes; the pipeline then uses `extract`, not `choose`/`score`
 
     def __init__(self, endpoint: Endpoint, token: str | None = None):
         self.endpoint, self._token = endpoint, token

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.acronyms import AcronymIndex
+from rag import language as languages
+from rag.acronyms import AcronymIndex, expand
+from rag.language import Language
 from rag.store.records import MissingKey
 from rag.store.vault import CollectionSet, is_within
 
@@ -53,15 +55,16 @@ def _passage(record_id: str, payload: dict) -> Passage:
 class LexicalIndex:
     """BM25 over every decrypted chunk, in memory only."""
 
-    def __init__(self, passages: dict[str, Passage]):
+    def __init__(self, passages: dict[str, Passage], language: Language):
         import logging
 
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and would print per index
         self.ids = list(passages)
+        self.stopwords = language.lexical_stopwords
         self.index = bm25s.BM25()
-        tokens = bm25s.tokenize([passages[i].text for i in self.ids], stopwords="en", return_ids=False,
+        tokens = bm25s.tokenize([passages[i].text for i in self.ids], stopwords=self.stopwords, return_ids=False,
                                 show_progress=False)
         self.index.index(tokens, show_progress=False)
         # Chunks holding each word: the index's sparse columns, one per vocabulary word.
@@ -76,7 +79,7 @@ class LexicalIndex:
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         import bm25s
 
-        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
+        tokens = bm25s.tokenize([query], stopwords=self.stopwords, return_ids=False, show_progress=False)
         if not tokens[0] or not self.ids:
             return []
         docs, scores = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False)
@@ -127,7 +130,7 @@ class Retriever:
                 self._passages[record_id] = self.open_record(record_id, sealed)
             except MissingKey:
                 continue  # left by a kill before its document was recorded; `python -m ingest --check` removes it
-        self._lexical = LexicalIndex(self._passages) if self._passages else None
+        self._lexical = LexicalIndex(self._passages, languages.get()) if self._passages else None
         self._acronyms = AcronymIndex(p.text for p in self._passages.values())
         self._count = count
 
@@ -139,11 +142,11 @@ class Retriever:
         self._refresh_lexical()
         return self._lexical.rarity(word) if self._lexical else 1.0
 
-    def interpret(self, question: str) -> tuple[str, dict[str, str]]:
-        """The question with its acronyms spelled out as the store's documents spell them, and what
-        was read how (see `rag.acronyms`). Needs the in-memory index: without it, the question as asked."""
+    def read_acronyms(self, question: str) -> dict[str, str]:
+        """The question's acronyms the store's documents spell out, with those long forms (see
+        `rag.acronyms`). Needs the in-memory index: without it, none."""
         if not self.lexical_enabled:
-            return question, {}
+            return {}
         self._refresh_lexical()
         sources: set[str] = set()
 
@@ -155,7 +158,12 @@ class Retriever:
                 sources.update(p.source for p in self.search(question, PLAUSIBLE_SOURCES_K))
             return any(self._passages[i].source in sources for i in self._holding([long_form], {}))
 
-        return self._acronyms.interpret(question, plausible)
+        return self._acronyms.read(question, plausible)
+
+    def interpret(self, question: str) -> tuple[str, dict[str, str]]:
+        """The question as searched (acronyms followed by their long forms) and what was read how."""
+        read_as = self.read_acronyms(question)
+        return expand(question, read_as), read_as
 
     def search(self, query: str, k: int, candidates: int = 20, phrases: Sequence[str] = ()) -> list[Passage]:
         vector = self.embedder.encode([query])[0]
@@ -232,6 +240,26 @@ class EncryptedStoreRetriever(BaseRetriever):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None, **kwargs: object) -> list[Document]:
+        """`invoke(query, k=1)`: this call's number of documents; the constructor's `k` otherwise.
+
+        A `k` in its signature makes `BaseRetriever.invoke` pass every keyword argument of `invoke` on to
+        here: `verbose` is the callback manager's, anything else (`top_k=1`) a mistake that must not pass
+        silently as the default number of documents."""
+        unknown = sorted(set(kwargs) - {"verbose"})
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.invoke() got unexpected keyword arguments: {', '.join(unknown)}")
+        k = self.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, not {k!r}")
         interpreted, read_as = self.retriever.interpret(query)
-        return [p.to_document() for p in self.retriever.search(interpreted, self.k, phrases=list(read_as.values()))]
+        return [p.to_document() for p in self.retriever.search(interpreted, k, phrases=list(read_as.values()))]
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: int | None = None, **kwargs: object) -> list[Document]:
+        """`ainvoke(query, k=1)` alike: the base class's default takes no `k`, so the same search in a thread."""
+        from langchain_core.runnables.config import run_in_executor
+
+        return await run_in_executor(None, self._get_relevant_documents, query,
+                                     run_manager=run_manager.get_sync(), k=k, **kwargs)

@@ -50,7 +50,7 @@ def test_question_about_something_absent_abstains(assistant, question):
 def test_an_abstention_says_why(assistant):
     answer = assistant.ask("How many days of paid annual leave do employees get in 2031?")
     assert answer.abstained
-    assert answer.to_dict()["reason"] == "the passages found do not mention '2031'"
+    assert answer.to_dict()["reason"] == {"code": "unmentioned", "text": "the passages found do not mention '2031'"}
     assert "Why: the passages found do not mention '2031'." in answer.render_text()
 
 

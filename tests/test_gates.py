@@ -1,6 +1,13 @@
 """The gates (rag/answer.py `gate_failure`): evidence that cannot answer the question abstains, saying why."""
-from rag.answer import Draft, gate_failure
+from rag.answer import Draft
+from rag.language.english import ENGLISH
 from rag.retrieve import Passage
+from rag.rules import Rules
+
+
+def gate_failure(draft: Draft) -> str | None:
+    reason = Rules(ENGLISH).refusal(draft, skip={"low-confidence"})
+    return reason.text if reason else None
 
 BOARD = ("The board met on 12 March 2026. Present: Kari Nilsen (chair), Jonas Berg and Eva Dahl. "
          "The board approved the new claims system.")

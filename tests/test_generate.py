@@ -44,9 +44,9 @@ def test_whole_span_scores_match_a_plain_forward_pass(exact_generator):
 def test_questions_in_a_row_score_as_if_each_came_first(exact_generator):
     # The pipeline's prompts share their instruction and examples, whose cache is kept across
     # questions: scores must not depend on what was asked before.
-    from rag.answer import _FEW_SHOT, _INSTRUCTION
+    from rag.language.english import ENGLISH
 
-    start = f"{_INSTRUCTION}\n\n{_FEW_SHOT}Context:\n[1] "
+    start = f"{ENGLISH.prompt.instruction}\n\n{ENGLISH.prompt.examples}Context:\n[1] "
     asked = [("The ferry leaves Bergen at 7 am and reaches Stavanger at noon.", "When does the ferry leave?",
               ["7 am", "Bergen at 7 am", "noon"]),
              ("The Harbour Bridge was completed in 1932 by the firm Dorman Long.", "Who built the bridge?",

@@ -49,7 +49,7 @@ function showAnswer(a) {
   const box = $("answer");
   box.replaceChildren();
   box.append(el("p", a.answer, a.abstained ? "answer abstained" : "answer"));
-  const span = a.answer.replace(/\s*\[\d+\]\s*$/, "");
+  const span = a.span;  // null when the quote itself is the answer
   for (const [acronym, longForm] of Object.entries(a.read_as || {}))
     box.append(el("p", "Read " + acronym + " as \u201c" + longForm + "\u201d, as your documents spell it out.", "meta"));
   if (a.citations && a.citations.length) {
@@ -66,7 +66,7 @@ function showAnswer(a) {
     }
     box.append(list);
   } else if (a.nearest && a.nearest.length) {
-    if (a.reason) box.append(el("p", "Why: " + a.reason + ".", "meta"));
+    if (a.reason) box.append(el("p", "Why: " + a.reason.text + ".", "meta"));
     box.append(el("h2", "Nearest passages (not enough to answer)"));
     const list = el("ul", null, "sources");
     for (const n of a.nearest) {

@@ -1,0 +1,307 @@
+"""Every check that can refuse or reshape an answer, each a named rule in one registry.
+
+A rule has a stable code (the JSON `reason` carries it), a one-line docstring, the languages it
+applies to and a stage: `evidence` rules say which sentences may be cited, `span` rules which short
+answers may be chosen, `gate` rules refuse an answer outright, `shown` rules say whether the short answer
+is shown or the quote stands in for it. `AskPipeline(disabled={"code"})` and
+`bench/evaluate.py --ablate CODE` switch one off to measure what it does.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from rag.errors import UsageError
+from rag.language import Language
+
+if TYPE_CHECKING:
+    from rag.answer import Draft
+
+ALL_LANGUAGES = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    stage: str  # "evidence", "span", "gate" or "shown"
+    check: Callable
+    languages: tuple[str, ...] = ALL_LANGUAGES  # empty: every language
+
+    @property
+    def doc(self) -> str:
+        return (self.check.__doc__ or "").strip().splitlines()[0]
+
+    def applies_to(self, language: Language) -> bool:
+        return not self.languages or language.code in self.languages
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, stage: str, languages: tuple[str, ...] = ALL_LANGUAGES):
+    def register(check: Callable) -> Callable:
+        RULES[code] = Rule(code, stage, check, languages)
+        return check
+    return register
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an answer was refused: a rule's code and its message in the question's language."""
+
+    code: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "text": self.text}
+
+
+class Rules:
+    """The registry's rules that apply to one language, minus those switched off."""
+
+    def __init__(self, language: Language, disabled: Iterable[str] = ()):
+        disabled = set(disabled)
+        unknown = disabled - set(RULES)
+        if unknown:
+            raise UsageError(f"unknown rule {', '.join(sorted(unknown))}; rules are: {', '.join(RULES)}")
+        self.language = language
+        self.active = [r for r in RULES.values() if r.code not in disabled and r.applies_to(language)]
+
+    def _of(self, stage: str) -> list[Rule]:
+        return [r for r in self.active if r.stage == stage]
+
+    def may_cite(self, question: str, sentence: str) -> bool:
+        return all(r.check(question, sentence, self.language) for r in self._of("evidence"))
+
+    def fits(self, question: str, span: str) -> bool:
+        return all(r.check(question, span, self.language) for r in self._of("span"))
+
+    def refusal(self, draft: "Draft", skip: Iterable[str] = ()) -> Reason | None:
+        """The first gate the draft fails (but those in `skip`), with its message; None if it passes them all."""
+        for r in self._of("gate"):
+            if r.code in skip:
+                continue
+            values = r.check(draft, self.language)
+            if values is not None:
+                return Reason(r.code, self.language.say(r.code, **values))
+        return None
+
+    def shows_span(self, draft: "Draft") -> bool:
+        return all(r.check(draft, self.language) for r in self._of("shown"))
+
+    def reason(self, code: str, **values) -> Reason:
+        return Reason(code, self.language.say(code, **values))
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- evidence: which sentences may be cited ------------------------------------------------------
+_SECTION_NUMBER = re.compile(r"(\d+\.)+\d*\s+[A-Z]")
+_HEADING_CAP = 80
+
+
+def is_heading(text: str, language: Language) -> bool:
+    """A Markdown heading, a numbered section title ("6.1 Code of Conduct") or a line in capitals
+    ("COMPLAINTS"). Other short capitalised lines stay evidence: a contact table's row ("Compliance
+    Officer Mats Engebretsen") looks the same as a title."""
+    text = text.strip()
+    if text.startswith("#"):
+        return True
+    if not text or "\n" in text or len(text) > _HEADING_CAP or text[-1] in ".!?:;,)\"'":
+        return False
+    words = [w for w in re.findall(r"\w+", text) if w.lower() not in language.stopwords]
+    titled = bool(words) and all(w[0].isupper() or w[0].isdigit() for w in words)
+    return titled and (bool(_SECTION_NUMBER.match(text)) or text.upper() == text)
+
+
+@rule("states-something", "evidence")
+def states_something(question: str, sentence: str, language: Language) -> bool:
+    """A heading, a question (an FAQ's "Q: ...?") or a sentence with no word beyond the question's is no evidence."""
+    return bool(language.stems(sentence) - language.stems(question)) and not is_heading(sentence, language) \
+        and not sentence.rstrip().endswith("?")
+
+
+@rule("names-counted", "evidence")
+def names_what_is_counted(question: str, sentence: str, language: Language) -> bool:
+    """A "how many" question is answered by a sentence that names what it counts, not another count."""
+    words = language.counted(question)
+    if not words:
+        return True
+    said = set(language.words(sentence))
+    return bool(language.stems(" ".join(words)) & language.stems(sentence)) or any(_mentioned(w, said) for w in words)
+
+
+# -- span: which short answers may be shown ------------------------------------------------------
+_QUANTITY = re.compile(r"[^A-Za-z\d]*\d[^A-Z]*$")  # a figure ("£5,000", "14:00", "1970s"), not a code ("HS-7")
+
+
+@rule("kind-fit", "span")
+def fits_kind(question: str, span: str, language: Language) -> bool:
+    """A question worded to ask for a year, amount, time, measure or reason gets a span that names one."""
+    kind = language.asked_kind(question)
+    if kind is None:
+        return True
+    if kind == "year":
+        return bool(re.search(r"\d{3,4}", span))
+    words = set(language.words(span))
+    if kind == "reason":  # a cause, not a figure: "data migration issues", not "3 months"
+        return any(not (_QUANTITY.match(w) or w in language.amount_words or w in language.time_words)
+                   for w in language.content_words(span))
+    amount = any(_QUANTITY.match(token) for token in span.split()) or bool(words & language.amount_words)
+    if kind == "measure":
+        numbers = "|".join(sorted(language.amount_words - language.frequencies - {"several", "few", "none", "percent"}))
+        measure = re.compile(rf"(?<![\w:])(?:\d[\d,.]*|(?i:{numbers}))(?:-?(?P<unit>[a-z%°]\w*)|\s+(?P<word>[a-z%°£€$]\w*))")
+        return bool(words & (language.time_words | language.frequencies)) or any(
+            m["unit"] or m["word"] not in language.stopwords for m in measure.finditer(span))
+    return amount if kind == "amount" else amount or bool(words & language.time_words)
+
+
+# -- gates: evidence that cannot answer the question ---------------------------------------------
+@rule("not-quoted", "gate")
+def not_quoted(draft: "Draft", language: Language) -> dict | None:
+    """The answer must be quoted verbatim from a sentence of the passages found."""
+    if draft.passage and draft.quote and draft.span and _squash(draft.span) in _squash(draft.quote):
+        return None
+    return {}
+
+
+@rule("off-topic", "gate")
+def off_topic(draft: "Draft", language: Language) -> dict | None:
+    """The quote must share a content word with the question, and the span must say something."""
+    if language.content_words(draft.span) and draft.features.get("coverage_quote", 0.0) > 0.0:
+        return None
+    return {}
+
+
+@rule("wrong-kind", "gate")
+def wrong_kind(draft: "Draft", language: Language) -> dict | None:
+    """A question that asks for an amount, year, time, measure or reason is refused a span that gives none."""
+    if fits_kind(draft.question, draft.span, language):
+        return None
+    return {"kind": language.say(f"kind.{language.asked_kind(draft.question)}")}
+
+
+@rule("unmentioned", "gate")
+def unmentioned(draft: "Draft", language: Language) -> dict | None:
+    """A number, code or proper name of the question that no passage found mentions (misspellings forgiven)."""
+    text = " ".join(p.text for p in draft.passages)
+    found = set(re.findall(r"[\w'-]+", language.normalise(text)))
+    squashed = language.normalise(text)
+    missing = [w for w in _specifics(draft.question, language) if not _mentioned(w, found)
+               and not (w in draft.read_as and language.normalise(draft.read_as[w]) in squashed)]
+    return {"words": ", ".join(repr(w) for w in missing)} if missing else None
+
+
+@rule("neighbour", "gate")
+def neighbour(draft: "Draft", language: Language) -> dict | None:
+    """The evidence names a neighbour of the question's code or month ("P1" for "P4", March for February)."""
+    words = re.findall(r"[\w'-]+", draft.quote)
+    said = {language.normalise(w) for w in words}
+    for asked in _specifics(draft.question, language):
+        if language.normalise(asked) in said:
+            continue
+        if _IDENTIFIER.fullmatch(asked):
+            kin = [w for w in words if _IDENTIFIER.fullmatch(w) and _shape(w, language) == _shape(asked, language)]
+        else:
+            group = next((g for g in language.calendar if language.normalise(asked) in g), frozenset())
+            kin = [w for w in words if w[:1].isupper() and language.normalise(w) in group]  # not "may" the verb
+        if kin:
+            return {"asked": asked, "said": kin[0]}
+    return None
+
+
+@rule("uncounted", "gate")
+def uncounted(draft: "Draft", language: Language) -> dict | None:
+    """A "how many" question is refused evidence that counts something else."""
+    if names_what_is_counted(draft.question, draft.quote, language):
+        return None
+    return {"counted": " ".join(language.counted(draft.question))}
+
+
+@rule("negated", "gate")
+def negated(draft: "Draft", language: Language) -> dict | None:
+    """A negated question ("Which devices are not encrypted?") is refused evidence that is not negated."""
+    if _tokens(draft.question, language) & language.negations and not _tokens(draft.quote, language) & language.negations:
+        return {}
+    return None
+
+
+@rule("opposite", "gate")
+def opposite(draft: "Draft", language: Language) -> dict | None:
+    """The question asks for one end of a scale ("least", "unpaid") and the evidence speaks of the other."""
+    asked, said = _tokens(draft.question, language), _tokens(draft.quote, language)
+    pairs: dict[str, set[str]] = {}
+    for a, b in language.opposites:
+        pairs.setdefault(a, set()).add(b)
+        pairs.setdefault(b, set()).add(a)
+    # "unknown" is what "no efficient algorithm is known" says: a negation on either side voids the prefix.
+    plain = not (asked | said) & language.negations
+    for word in sorted(asked - said):
+        found = (pairs.get(word, set()) | (_negated_forms(word, language) if plain else set())) & said
+        if found:
+            return {"asked": word, "said": sorted(found)[0]}
+    return None
+
+
+@rule("low-confidence", "gate")
+def low_confidence(draft: "Draft", language: Language) -> dict | None:
+    """The calibrated probability that the evidence answers the question is under the threshold."""
+    if draft.confidence >= draft.threshold:
+        return None
+    return {"confidence": draft.confidence, "threshold": draft.threshold}
+
+
+# -- shown: the short answer, or the quote in its place ------------------------------------------
+@rule("span-sure", "shown")
+def span_sure(draft: "Draft", language: Language) -> bool:
+    """The short answer is shown only when its calibrated probability of being right reaches the fitted threshold."""
+    return draft.span_confidence >= draft.span_threshold
+
+
+# -- helpers of the rules above ------------------------------------------------------------------
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_IDENTIFIER = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]+")  # "7C", "B2", "HR-17": a letter and a digit
+
+
+def _tokens(text: str, language: Language) -> set[str]:
+    text = language.normalise(text).replace("n't", " n't ").replace("whether or not", "whether")
+    return set(re.findall(r"[\w']+", text))
+
+
+def _specifics(question: str, language: Language) -> list[str]:
+    """Numbers, codes and proper names of the question ("1974", "Ward 7C", "Hamburg")."""
+    words = [re.sub(r"'s?$", "", w) for w in re.findall(r"[\w'-]+", question)]
+    return [w for i, w in enumerate(words)
+            if _NUMBER.fullmatch(w) or _IDENTIFIER.fullmatch(w)
+            or (i > 0 and w[:1].isupper() and w.lower() not in language.stopwords)]
+
+
+def _mentioned(word: str, words: set[str]) -> bool:
+    """`word` or a misspelling of it ("Hatmanis" for "Hartmanis"). A word with a digit is never
+    misspelt: "FL-14" is another forklift than "FL-12"."""
+    word = Language.normalise(word)
+    if word in words:
+        return True
+    if any(c.isdigit() for c in word):
+        return False
+    return any(abs(len(w) - len(word)) <= 2 and difflib.SequenceMatcher(None, word, w).ratio() >= 0.8
+               for w in words if w[:1] == word[:1])
+
+
+def _shape(word: str, language: Language) -> str:
+    return re.sub(r"[a-z]", "a", re.sub(r"\d", "0", language.normalise(word)))
+
+
+def _negated_forms(word: str, language: Language) -> set[str]:
+    """"unpaid" for "paid" and "paid" for "unpaid"; not "dis"/"in", which make false pairs ("discovered")."""
+    if len(word) <= 3:
+        return set()
+    forms = {prefix + word for prefix in language.negating_prefixes}
+    for prefix in language.negating_prefixes:
+        if word.startswith(prefix) and len(word) - len(prefix) > 3:
+            forms.add(word[len(prefix):])
+    return forms
