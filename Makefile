@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 DEMO_ENV := RAG_STORE=data/store RAG_KEY_FILE=$(CURDIR)/.demo-key/key
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF
 
-.PHONY: setup setup-dev demo test test-fast bench eval eval-rmanuals eval-rmanuals-heldout eval-workplace calibrate pdfs fixtures clean wheelhouse bench-scale bench-remote-llm
+.PHONY: setup setup-dev demo test test-fast bench eval eval-rmanuals eval-rmanuals-heldout eval-workplace eval-french eval-french-heldout calibrate pdfs fixtures clean wheelhouse bench-scale bench-remote-llm
 
 # The demo needs only the runtime packages; tests add the dev extra (llama.cpp's server compiles there).
 setup: $(STAMP)
@@ -62,6 +62,16 @@ eval-rmanuals-heldout: $(DEV_STAMP)
 # The project's own questions on invented workplace documents: how abstention carries over from Wikipedia.
 eval-workplace: $(DEV_STAMP)
 	$(BIN)/python bench/evaluate.py --set workplace --limit 0
+
+# French questions on French documents and the same questions in English on their English twins (design
+# halves; eval-french-heldout runs both held-out halves, only at the end of a piece of work).
+eval-french: $(DEV_STAMP)
+	$(BIN)/python bench/evaluate.py --set fr-design
+	$(BIN)/python bench/evaluate.py --set en-fr-design
+
+eval-french-heldout: $(DEV_STAMP)
+	$(BIN)/python bench/evaluate.py --set fr-heldout
+	$(BIN)/python bench/evaluate.py --set en-fr-heldout
 
 calibrate: $(DEV_STAMP)
 	$(BIN)/python bench/calibrate.py

@@ -5,6 +5,10 @@ Question sets (`--set`):
   rmanuals-heldout  its held-out half: run only at the end of a piece of work, never read for design
   squad-dev         the shared SQuAD 2.0 dev subset (report only), with the textbook pipeline beside ours
   workplace         bench/data/workplace_qa.json, invented workplace documents (report only)
+  fr-design         the design half of bench/data/fr_workplace_qa.json: French questions on French documents
+  fr-heldout        its held-out half (run only at the end of a piece of work)
+  en-fr-design      the same facts and questions in English, on the English twin documents
+  en-fr-heldout     ... its held-out half
 
 `--ablate CODE ...` (or `--ablate all`) runs the set again with each rule of rag/rules.py switched
 off in the same process and prints what each one changes. Figures per question set:
@@ -35,7 +39,9 @@ RESULTS = ROOT / "bench" / "results"
 MANUALS = ROOT.parent / "shared" / "corpora" / "r-manuals"
 SETS = {"rmanuals-design": ROOT / "bench" / "data" / "rmanuals_design.json",
         "rmanuals-heldout": ROOT / "bench" / "data" / "rmanuals_heldout.json",
-        "squad-dev": squad.SHARED / "dev.json", "workplace": squad.WORKPLACE}
+        "squad-dev": squad.SHARED / "dev.json", "workplace": squad.WORKPLACE,
+        **{f"{lang}-{half}": ROOT / "bench" / "data" / f"fr_workplace_{half}.json"
+           for lang in ("fr", "en-fr") for half in ("design", "heldout")}}
 DONT_KNOW = ("don't know", "do not know", "not in the context", "cannot answer", "no answer")
 WRONG_F1 = 0.5
 
@@ -55,6 +61,14 @@ def load_set(name: str, docs: Path, limit: int) -> tuple[list[Item], Path]:
     if name.startswith("rmanuals"):
         data = json.loads(path.read_text())["questions"]
         return [Item(q["id"], q["question"], q["answers"], q["file"] or "", q["page"]) for q in data], MANUALS
+    if name.startswith(("fr-", "en-fr-")):
+        import make_fr_workplace
+
+        lang = "en" if name.startswith("en-") else "fr"
+        data = json.loads(path.read_text(encoding="utf-8"))["questions"]
+        items = [Item(q["id"], q[lang]["question"], q[lang]["answers"], q[lang]["file"] or "", q[lang]["page"])
+                 for q in data]
+        return items, make_fr_workplace.build(docs, verbose=False)[lang]
     questions = squad.sample(squad.load_file(path, docs), limit)
     return [Item(q.id, q.text, q.answers, q.source) for q in questions], docs
 

@@ -165,6 +165,7 @@ class Draft:
 
     question: str  # as the user asked it
     passages: list[Passage]
+    language: Language = field(default_factory=languages.get)  # the question's: its words, rules and messages
     read_as: dict[str, str] = field(default_factory=dict)  # acronyms and the long forms the documents use
     span: str = ""
     passage: Passage | None = None
@@ -213,23 +214,35 @@ class AskPipeline:
     def __init__(self, retriever: Retriever, generator, k: int = 4, context_passages: int = 3,
                  calibration: Calibration | None = None, max_new_tokens: int = 32,
                  language: Language | None = None, disabled: Iterable[str] = ()):
+        """`language`: every question's (`--lang`); None detects each question's own."""
         self.retriever, self.generator = retriever, generator
         self.k, self.context_passages, self.max_new_tokens = k, context_passages, max_new_tokens
         self.calibration = calibration or Calibration.load()
-        self.language = language or languages.get()
-        self.rules = Rules(self.language, disabled)
+        self.language = language
+        self.disabled = frozenset(disabled)
+        self._rules: dict[str, Rules] = {}
+
+    def rules(self, language: Language) -> Rules:
+        """The registry's rules for questions in `language`."""
+        if language.code not in self._rules:
+            self._rules[language.code] = Rules(language, self.disabled)
+        return self._rules[language.code]
 
     # -- stages ------------------------------------------------------------------------
     def retrieve(self, question: str) -> Draft:
         started = time.perf_counter()
-        read_as = self.retriever.read_acronyms(question)
-        passages = self.retriever.search(expand(question, read_as), self.k, phrases=list(read_as.values()))
-        return Draft(question, passages, read_as=read_as,
+        language = self.language or languages.of(question)
+        read_as = self.retriever.read_acronyms(question, language)
+        passages = self.retriever.search(expand(question, read_as), self.k, phrases=list(read_as.values()),
+                                         language=language)
+        return Draft(question, passages, language, read_as=read_as,
                      timings={"retrieve_ms": (time.perf_counter() - started) * 1000})
 
-    def prompt(self, question: str, evidence: list[str], unknown_allowed: bool = False) -> str:
-        shown = self.language.prompt
-        say = self.language.say
+    def prompt(self, question: str, evidence: list[str], unknown_allowed: bool = False,
+               language: Language | None = None) -> str:
+        language = language or self.language or languages.get()
+        shown = language.prompt
+        say = language.say
         context = "\n".join(f"[{i}] {text}" for i, text in enumerate(evidence, start=1))
         user = f"{say('context')}:\n{context}\n{say('question')}: {question}\n{say('answer')}:"
         if self.generator.chat:
@@ -237,13 +250,13 @@ class AskPipeline:
         # The extra examples go after the shared ones, so both prompts start alike and share their cache.
         return f"{shown.instruction}\n\n{shown.examples}{shown.unknown_examples if unknown_allowed else ''}{user}"
 
-    def unknown_margin(self, question: str, sentence: str, span: str) -> float:
+    def unknown_margin(self, question: str, sentence: str, span: str, language: Language) -> float:
         """How much likelier the model finds "unknown" than the chosen span once it may say so: a second
         look at the same sentence, asked with examples whose context does not answer their question.
 
         On its own it ranks answerable above unanswerable questions with AUC 0.62 on SQuAD train."""
-        unknown, chosen = self.generator.score(self.prompt(question, [sentence], unknown_allowed=True),
-                                               [self.language.prompt.unknown, span])
+        unknown, chosen = self.generator.score(self.prompt(question, [sentence], True, language),
+                                               [language.prompt.unknown, span])
         return unknown - chosen
 
     def evidence_sentence(self, draft: Draft) -> tuple[Passage, Quote, float]:
@@ -254,15 +267,18 @@ class AskPipeline:
         sentence), and that sentence is then the quote. Only sentences the `evidence` rules allow
         compete, unless none does.
         """
+        language, rules = draft.language, self.rules(draft.language)
+        # Each passage is cut into sentences by its own document's language.
         candidates = [(passage, quote) for passage in draft.passages[:self.context_passages]
-                      for quote in self.language.segments(passage.text)]
-        candidates = [c for c in candidates if self.rules.may_cite(draft.expanded, c[1].text)] or candidates
-        vectors = self.retriever.embedder.encode([draft.expanded] + [quote.text for _, quote in candidates])
-        similarity = vectors[1:] @ vectors[0]
+                      for quote in languages.get(passage.language).segments(passage.text)]
+        candidates = [c for c in candidates if rules.may_cite(draft.expanded, c[1].text)] or candidates
+        embedder = self.retriever.embedder
+        similarity = embedder.encode([quote.text for _, quote in candidates]) @ embedder.encode_queries(
+            [draft.expanded])[0]
         # Rare words weigh more: "Who is the Compliance Officer?" is about compliance, not any officer
         # (sentence holding a gold answer on SQuAD train: 0.73 with plain word shares, 0.77 weighted).
-        scores = [sim + SENTENCE_COVERAGE_WEIGHT * coverage(draft.question, quote.text, self.language, draft.read_as,
-                                                            self.retriever.rarity)
+        scores = [sim + SENTENCE_COVERAGE_WEIGHT * coverage(draft.question, quote.text, language, draft.read_as,
+                                                            lambda word: self.retriever.rarity(word, language))
                   for sim, (_, quote) in zip(similarity, candidates)]
         best = max(range(len(candidates)), key=scores.__getitem__)
         return candidates[best][0], candidates[best][1], float(similarity[best])
@@ -273,23 +289,25 @@ class AskPipeline:
             passage, evidence, similarity = self.evidence_sentence(draft)
             sentence = evidence.text
             draft.evidence = (passage, sentence)
-            prompt = self.prompt(draft.expanded, [sentence])
-            candidates = answer_candidates(sentence, draft.expanded, self.language)
+            language, rules = draft.language, self.rules(draft.language)
+            prompt = self.prompt(draft.expanded, [sentence], language=language)
+            candidates = answer_candidates(sentence, draft.expanded, language)
             if candidates and self.generator.scores_answers:
                 # Whole-span scoring: greedy decoding commits to its first token and sometimes
                 # copies half the sentence ("The Normans (Norman: ...) were" for "In what country?").
                 # Only spans the `span` rules allow may be chosen, if the sentence has any.
-                fitting = [self.rules.fits(draft.question, c) for c in candidates]
+                fitting = [rules.fits(draft.question, c) for c in candidates]
                 result = self.generator.choose(prompt, candidates, fitting if any(fitting) else None)
-                unknown = self.unknown_margin(draft.expanded, sentence, result.text)
+                unknown = self.unknown_margin(draft.expanded, sentence, result.text, language)
             else:  # servers, or a sentence that offers no candidate: constrained greedy decoding
                 result = self.generator.extract(prompt, [sentence], self.max_new_tokens)
                 unknown = None
             draft.span = result.text
-            quote = quote_for(draft.span, passage.text, self.language, evidence)
+            written_in = languages.get(passage.language)
+            quote = quote_for(draft.span, passage.text, written_in, evidence)
             if quote:
-                draft.passage, draft.quote = passage, standalone(quote, passage.text, self.language).text
-            draft.features = features_of(draft, self.language, result.mean_logprob, result.allowed_mass,
+                draft.passage, draft.quote = passage, standalone(quote, passage.text, written_in).text
+            draft.features = features_of(draft, language, result.mean_logprob, result.allowed_mass,
                                          similarity, unknown)
         draft.timings["generate_ms"] = (time.perf_counter() - started) * 1000
         return draft
@@ -299,17 +317,18 @@ class AskPipeline:
         timings["total_ms"] = timings.get("retrieve_ms", 0.0) + timings.get("generate_ms", 0.0)
         draft.confidence = self.calibration.probability(draft.features) if draft.features else 0.0
         draft.threshold = self.calibration.threshold
-        reason = self.rules.refusal(draft) if draft.passages else self.rules.reason("no-passage")
-        code = self.language.code
+        rules = self.rules(draft.language)
+        reason = rules.refusal(draft) if draft.passages else rules.reason("no-passage")
+        code = draft.language.code
         if reason:
             nearest = [_nearest(p, draft.evidence) for p in sorted(draft.passages[:3], key=lambda p: -p.score)]
-            return Answer(draft.question, self.language.say("abstain"), True, [], nearest, timings, draft.confidence,
+            return Answer(draft.question, draft.language.say("abstain"), True, [], nearest, timings, draft.confidence,
                           reason, draft.read_as, language=code)
         p = draft.passage
         citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4), p.ocr)
         draft.span_confidence = self.calibration.span_probability(draft.features)
         draft.span_threshold = self.calibration.span["threshold"] if self.calibration.span else math.inf
-        span = draft.span if self.rules.shows_span(draft) else None
+        span = draft.span if rules.shows_span(draft) else None
         shown = span if span is not None else draft.quote
         return Answer(draft.question, f"{shown} [1]", False, [citation], [], timings, draft.confidence,
                       read_as=draft.read_as, span=span, span_confidence=round(draft.span_confidence, 4),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from rag import language as languages
 from rag.answer import Answer, AskPipeline, Calibration
 from rag.errors import StoreProblem, UsageError
 from rag.offline import off_block, on_block
@@ -60,6 +61,7 @@ class Assistant:
             "passphrase": passphrase, "llm": llm, "embedder": embedder,
             "collection": collection if isinstance(collection, str) or collection is None else ",".join(collection),
         }.items() if v is not None})
+        _chosen(settings.lang)  # an unknown language code is the news, before any store is opened
         # Connecting is cheap: a wrong, unreachable or refused server URL fails before anything is opened.
         generator = load_generator_for(settings) if settings.llm_is_url else None
         state_dir = state_dir_for(settings)
@@ -69,7 +71,8 @@ class Assistant:
             raise StoreProblem(f"no store at {state_dir}; ingest documents first: python -m ingest FOLDER "
                                f"--store {state_dir}")
         keyring = open_keyring(settings, state_dir, create=False)
-        model = load_embedder(settings.embedder, settings.precision, settings.cache_dir)
+        model = load_embedder(settings.embedder, settings.precision, settings.cache_dir,
+                              settings.query_prompt, settings.passage_prompt)
         chroma = open_collections(settings, keyring, model)
         if chroma.count() == 0:
             raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "
@@ -109,19 +112,23 @@ class Assistant:
     def pipeline(self) -> AskPipeline:
         if self._pipeline is None:
             self._pipeline = AskPipeline(self.retriever, self.generator, k=self.settings.k,
-                                         calibration=self.calibration, max_new_tokens=self.settings.max_new_tokens)
+                                         calibration=self.calibration, max_new_tokens=self.settings.max_new_tokens,
+                                         language=_chosen(self.settings.lang))
         return self._pipeline
 
     def ask(self, question: str, k: int | None = None, user: str | None = None,
-            within: Sequence[str] = ()) -> Answer:
+            within: Sequence[str] = (), lang: str | None = None) -> Answer:
         """Answer from the documents with verbatim quotes, or abstain. `user` is who the audit log names
         (default: this process's account; the HTTPS server passes the token's name); `within` limits the
-        answer to documents under those folders or files of the collections (`--in`)."""
+        answer to documents under those folders or files of the collections (`--in`); `lang` is the
+        question's language code (default: the settings', else detected)."""
         question = _checked(question)
         pipeline = self.pipeline
-        if (k is not None and k != pipeline.k) or within:
+        language = _chosen(lang) or pipeline.language
+        if (k is not None and k != pipeline.k) or within or language is not pipeline.language:
             pipeline = AskPipeline(self.retriever.scoped(within), self.generator, k=k or pipeline.k,
-                                   calibration=pipeline.calibration, max_new_tokens=self.settings.max_new_tokens)
+                                   calibration=pipeline.calibration, max_new_tokens=self.settings.max_new_tokens,
+                                   language=language)
         answer = pipeline.ask(question)
         self.audit.append("ask", "abstained" if answer.abstained else "answered",
                           {"citations": len(answer.citations)},
@@ -130,11 +137,15 @@ class Assistant:
                           collection=self.store.name)
         return answer
 
-    def search(self, query: str, k: int | None = None, within: Sequence[str] = ()) -> list[Passage]:
-        """The decrypted passages closest to `query`, best first, with their scores (`within`: as in `ask`)."""
+    def search(self, query: str, k: int | None = None, within: Sequence[str] = (),
+               lang: str | None = None) -> list[Passage]:
+        """The decrypted passages closest to `query`, best first, with their scores (`within`, `lang`: as in
+        `ask`)."""
         retriever = self.retriever.scoped(within)
-        interpreted, read_as = retriever.interpret(_checked(query))
-        return retriever.search(interpreted, k or self.settings.k, phrases=list(read_as.values()))
+        query = _checked(query)
+        language = _chosen(lang) or _chosen(self.settings.lang) or languages.of(query)
+        interpreted, read_as = retriever.interpret(query, language)
+        return retriever.search(interpreted, k or self.settings.k, phrases=list(read_as.values()), language=language)
 
     def documents(self) -> list[DocumentInfo]:
         """Every ingested source, decrypted from the manifest."""
@@ -176,6 +187,11 @@ def load_generator_for(settings: Settings):
     from rag.generate import load_generator
 
     return load_generator(settings.llm, settings.cache_dir, settings.precision, settings.allow_remote_llm)
+
+
+def _chosen(lang: str | None) -> "languages.Language | None":
+    """The language a user chose (`--lang`, `RAG_LANG`, the API's `lang`); None for auto-detection."""
+    return languages.get(lang) if lang and lang != "auto" else None
 
 
 def _checked(question: str) -> str:

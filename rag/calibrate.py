@@ -90,7 +90,7 @@ def collect(pipeline, questions: list[LabelledQuestion], progress=None) -> list[
     for question in questions:
         draft = pipeline.extract(pipeline.retrieve(question.question))
         # The threshold is what is being fitted: every other gate stands.
-        gated = bool(draft.passages) and pipeline.rules.refusal(draft, skip={"low-confidence"}) is None
+        gated = bool(draft.passages) and pipeline.rules(draft.language).refusal(draft, skip={"low-confidence"}) is None
         samples.append(Sample(draft.features, question.answerable, draft.span, gated))
         if progress:
             progress()

@@ -19,10 +19,14 @@ class Embedder(Protocol):
     name: str
     dim: int
     max_tokens: int
-    fingerprint: str
+    fingerprint: str  # of the weights and the prompts: a store accepts only the embedder that filled it
     model_dir: Path  # holds tokenizer.json, which the parse worker uses to size chunks
+    query_prompt: str
+    passage_prompt: str
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...  # passages (with the model's passage prompt)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...  # questions (with its query prompt)
 
 
 def default_embedder_dir() -> Path:
@@ -51,14 +55,22 @@ class SentenceTransformerEmbedder(Embeddings):
     """
 
     def __init__(self, model_dir: Path, precision: str = "auto", cache_dir: Path | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, query_prompt: str | None = None, passage_prompt: str | None = None):
         if not (model_dir / "modules.json").exists():
             raise ModelProblem(f"{model_dir} is not a sentence-transformers model directory (no modules.json)")
         self.model_dir = model_dir
         self.requested_precision = precision
         self.cache_dir = cache_dir
         self.batch_size = batch_size
+        own = _own_prompts(model_dir)
+        # E5 and BGE-M3 style models embed "query: ..." and "passage: ..." differently; the flags win.
+        self.query_prompt = own.get("query", "") if query_prompt is None else query_prompt
+        self.passage_prompt = next((own[k] for k in ("passage", "document") if k in own), "") \
+            if passage_prompt is None else passage_prompt
         self.fingerprint = _fingerprint(model_dir)
+        if self.query_prompt or self.passage_prompt:  # the same weights with other prompts make other vectors
+            self.fingerprint = hashlib.sha256(
+                f"{self.fingerprint}\0{self.query_prompt}\0{self.passage_prompt}".encode()).hexdigest()[:16]
         self.name = _model_name(model_dir)
         config = model_dir / "sentence_bert_config.json"
         self.max_tokens = int(json.loads(config.read_text()).get("max_seq_length", 256)) if config.exists() else 256
@@ -116,6 +128,14 @@ class SentenceTransformerEmbedder(Embeddings):
         return int(self.encode(["."]).shape[1])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Passages' vectors, each text behind the model's passage prompt."""
+        return self._vectors([self.passage_prompt + t for t in texts] if self.passage_prompt else texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Questions' vectors, each behind the model's query prompt."""
+        return self._vectors([self.query_prompt + t for t in texts] if self.query_prompt else texts)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         if self._int8 is not None:
             return self._int8.encode(texts)
         # sentence-transformers sorts by length before batching, so padding stays small.
@@ -127,7 +147,16 @@ class SentenceTransformerEmbedder(Embeddings):
         return self.encode(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
+        return self.encode_queries([text])[0].tolist()
+
+
+def _own_prompts(model_dir: Path) -> dict[str, str]:
+    """The prompts a model's own sentence-transformers config names ("query", "passage" or "document")."""
+    config = model_dir / "config_sentence_transformers.json"
+    try:
+        return {k: v for k, v in json.loads(config.read_text()).get("prompts", {}).items() if isinstance(v, str)}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _is_mean_pooled(model_dir: Path) -> bool:
@@ -149,16 +178,18 @@ def _model_name(model_dir: Path) -> str:
     return "all-MiniLM-L6-v2" if model_dir == default_embedder_dir() else model_dir.name
 
 
-def load_embedder(spec: str = "default", precision: str = "auto",
-                  cache_dir: Path | None = None) -> SentenceTransformerEmbedder:
+def load_embedder(spec: str = "default", precision: str = "auto", cache_dir: Path | None = None,
+                  query_prompt: str | None = None, passage_prompt: str | None = None) -> SentenceTransformerEmbedder:
     """`default` is the packaged MiniLM; anything else must be a local directory (never a hub name).
 
-    Without `cache_dir` there is nowhere to keep the int8 graph, so the torch route is used.
+    Without `cache_dir` there is nowhere to keep the int8 graph, so the torch route is used. The
+    prompts default to the model's own (none for MiniLM).
     """
+    prompts = {"query_prompt": query_prompt, "passage_prompt": passage_prompt}
     if spec in ("default", "minilm", ""):
-        return SentenceTransformerEmbedder(default_embedder_dir(), precision, cache_dir)
+        return SentenceTransformerEmbedder(default_embedder_dir(), precision, cache_dir, **prompts)
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise ModelProblem(f"embedder '{spec}' is not a local directory; use 'default' or the path of a "
                            "sentence-transformers model on this machine (nothing is downloaded)")
-    return SentenceTransformerEmbedder(path.resolve(), precision, cache_dir)
+    return SentenceTransformerEmbedder(path.resolve(), precision, cache_dir, **prompts)

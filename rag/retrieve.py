@@ -1,7 +1,8 @@
 """Retrieve: dense (Chroma) and lexical (BM25, in memory only) search, fused by reciprocal rank.
 
 The lexical index holds document words, so it is never written anywhere: it is rebuilt in
-memory from the decrypted records when a store is opened.
+memory from the decrypted records when a store is opened. Each chunk is analysed in its own
+document's language and a question in its own, so a mixed store serves both.
 """
 from __future__ import annotations
 
@@ -40,49 +41,49 @@ class Passage:
     score: float = 0.0  # dense cosine similarity to the question
     lexical: float = 0.0  # BM25 score (0 when the lexical retriever did not find it)
     ocr: bool = False  # the text was read from an image by OCR
+    language: str = languages.DEFAULT  # its document's language, as detected at ingest (or set by --lang)
 
     def to_document(self) -> Document:
         return Document(page_content=self.text, metadata={
             "id": self.id, "source": self.source, "page": self.page, "start": self.start, "end": self.end,
-            "headings": " > ".join(self.headings), "score": self.score, "ocr": self.ocr})
+            "headings": " > ".join(self.headings), "score": self.score, "ocr": self.ocr,
+            "language": self.language})
 
 
 def _passage(record_id: str, payload: dict) -> Passage:
     return Passage(record_id, payload["text"], payload["source"], payload["page"], payload["start"],
-                   payload["end"], payload.get("headings") or [], ocr=payload.get("ocr", False))
+                   payload["end"], payload.get("headings") or [], ocr=payload.get("ocr", False),
+                   language=payload.get("lang", languages.DEFAULT))
 
 
 class LexicalIndex:
-    """BM25 over every decrypted chunk, in memory only."""
+    """BM25 over every decrypted chunk, in memory only, each analysed by its own language's `terms`."""
 
-    def __init__(self, passages: dict[str, Passage], language: Language):
+    def __init__(self, passages: dict[str, Passage]):
         import logging
 
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and would print per index
         self.ids = list(passages)
-        self.stopwords = language.lexical_stopwords
         self.index = bm25s.BM25()
-        tokens = bm25s.tokenize([passages[i].text for i in self.ids], stopwords=self.stopwords, return_ids=False,
-                                show_progress=False)
-        self.index.index(tokens, show_progress=False)
+        self.index.index([languages.get(passages[i].language).terms(passages[i].text) for i in self.ids],
+                         show_progress=False)
         # Chunks holding each word: the index's sparse columns, one per vocabulary word.
         self._holding = np.diff(self.index.scores["indptr"])
 
-    def rarity(self, word: str) -> float:
+    def rarity(self, word: str, language: Language) -> float:
         """The word's inverse document frequency over the chunks: "compliance" outweighs "officer"."""
-        column = self.index.vocab_dict.get(word.lower())
+        terms = language.terms(word)
+        column = self.index.vocab_dict.get(terms[0]) if terms else None
         holding = int(self._holding[column]) if column is not None and column < len(self._holding) else 0
         return math.log((len(self.ids) + 1) / (holding + 0.5))
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        import bm25s
-
-        tokens = bm25s.tokenize([query], stopwords=self.stopwords, return_ids=False, show_progress=False)
-        if not tokens[0] or not self.ids:
+    def search(self, query: str, k: int, language: Language) -> list[tuple[str, float]]:
+        terms = [t for t in language.terms(query) if t in self.index.vocab_dict]
+        if not terms or not self.ids:
             return []
-        docs, scores = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False)
+        docs, scores = self.index.retrieve([terms], k=min(k, len(self.ids)), show_progress=False)
         return [(self.ids[d], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
@@ -130,19 +131,19 @@ class Retriever:
                 self._passages[record_id] = self.open_record(record_id, sealed)
             except MissingKey:
                 continue  # left by a kill before its document was recorded; `python -m ingest --check` removes it
-        self._lexical = LexicalIndex(self._passages, languages.get()) if self._passages else None
+        self._lexical = LexicalIndex(self._passages) if self._passages else None
         self._acronyms = AcronymIndex(p.text for p in self._passages.values())
         self._count = count
 
-    def rarity(self, word: str) -> float:
+    def rarity(self, word: str, language: Language) -> float:
         """How rare `word` is in the store's chunks (see `LexicalIndex.rarity`); 1.0 for every word
         without the in-memory index."""
         if not self.lexical_enabled:
             return 1.0
         self._refresh_lexical()
-        return self._lexical.rarity(word) if self._lexical else 1.0
+        return self._lexical.rarity(word, language) if self._lexical else 1.0
 
-    def read_acronyms(self, question: str) -> dict[str, str]:
+    def read_acronyms(self, question: str, language: Language | None = None) -> dict[str, str]:
         """The question's acronyms the store's documents spell out, with those long forms (see
         `rag.acronyms`). Needs the in-memory index: without it, none."""
         if not self.lexical_enabled:
@@ -155,25 +156,29 @@ class Retriever:
             # a question on complexity classes, "Iberian Peninsula" in a history text): it must come from a
             # document that the question as asked already draws one of its first passages from.
             if not sources:
-                sources.update(p.source for p in self.search(question, PLAUSIBLE_SOURCES_K))
-            return any(self._passages[i].source in sources for i in self._holding([long_form], {}))
+                sources.update(p.source for p in self.search(question, PLAUSIBLE_SOURCES_K, language=language))
+            return any(self._passages[i].source in sources for i in self._holding([long_form], {}, language))
 
         return self._acronyms.read(question, plausible)
 
-    def interpret(self, question: str) -> tuple[str, dict[str, str]]:
+    def interpret(self, question: str, language: Language | None = None) -> tuple[str, dict[str, str]]:
         """The question as searched (acronyms followed by their long forms) and what was read how."""
-        read_as = self.read_acronyms(question)
+        read_as = self.read_acronyms(question, language)
         return expand(question, read_as), read_as
 
-    def search(self, query: str, k: int, candidates: int = 20, phrases: Sequence[str] = ()) -> list[Passage]:
-        vector = self.embedder.encode([query])[0]
-        return self.search_vector(query, vector, k, candidates, phrases)
+    def search(self, query: str, k: int, candidates: int = 20, phrases: Sequence[str] = (),
+               language: Language | None = None) -> list[Passage]:
+        vector = self.embedder.encode_queries([query])[0]
+        return self.search_vector(query, vector, k, candidates, phrases, language)
 
     def search_vector(self, query: str, vector: np.ndarray, k: int, candidates: int = 20,
-                      phrases: Sequence[str] = (), _retried: bool = False) -> list[Passage]:
+                      phrases: Sequence[str] = (), language: Language | None = None,
+                      _retried: bool = False) -> list[Passage]:
         """`phrases` (an acronym's long form) rank the passages that hold one of them verbatim as a
         third list in the fusion: a handbook's one mention of "the Chief Executive Officer" at the end
-        of a chunk about training budgets is close to "Who is the CEO?" for neither retriever."""
+        of a chunk about training budgets is close to "Who is the CEO?" for neither retriever.
+        `language`: the query's, which its words are analysed in (detected when not given)."""
+        language = language or languages.of(query)
         dense = self.store.query(vector, max(k, candidates), self.within)
         cosine = {h.id: h.score for h in dense}
         fused = {h.id: 1.0 / (RRF_K + rank) for rank, h in enumerate(dense, start=1)}
@@ -181,10 +186,11 @@ class Retriever:
         if self.lexical_enabled:
             self._refresh_lexical([h.id for h in dense])
             if self._lexical:
-                for rank, (record_id, score) in enumerate(self._lexical_search(query, max(k, candidates)), start=1):
+                found = self._lexical_search(query, max(k, candidates), language)
+                for rank, (record_id, score) in enumerate(found, start=1):
                     bm25[record_id] = score
                     fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
-                holding = self._holding(phrases, bm25)[:max(k, candidates)]
+                holding = self._holding(phrases, bm25, language)[:max(k, candidates)]
                 for rank, record_id in enumerate(holding, start=1):
                     fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
         shortlist = sorted(fused, key=fused.get, reverse=True)[:max(2 * k, k + 4)]
@@ -194,7 +200,7 @@ class Retriever:
             if not _retried and any(i not in cosine for i in missing_cosine):
                 # The index still holds chunks the store has deleted: never serve their old text.
                 self._refresh_lexical(force=True)
-                return self.search_vector(query, vector, k, candidates, phrases, _retried=True)
+                return self.search_vector(query, vector, k, candidates, phrases, language, _retried=True)
         # Ties in fused rank (one retriever's first against the other's first) go to the closer meaning.
         best = sorted(shortlist, key=lambda i: (fused[i], cosine.get(i, 0.0)), reverse=True)[:k]
         sealed = {h.id: h.sealed for h in dense}
@@ -211,21 +217,21 @@ class Retriever:
             passages.append(replace(passage, score=cosine.get(record_id, 0.0), lexical=bm25.get(record_id, 0.0)))
         return passages
 
-    def _holding(self, phrases: Sequence[str], bm25: dict[str, float]) -> list[str]:
+    def _holding(self, phrases: Sequence[str], bm25: dict[str, float], language: Language) -> list[str]:
         """Passages holding one of `phrases` verbatim (line breaks and case aside), best BM25 first."""
         wanted = [" ".join(p.lower().split()) for p in phrases]
         if not wanted or not self._lexical:
             return []
         # BM25 narrows a large store down to the passages with the phrases' words; then the verbatim check.
-        found = {i for phrase in phrases for i, _ in self._lexical_search(phrase, HOLDING_CANDIDATES)}
+        found = {i for phrase in phrases for i, _ in self._lexical_search(phrase, HOLDING_CANDIDATES, language)}
         holding = [i for i in found if any(w in " ".join(self._passages[i].text.lower().split()) for w in wanted)]
         return sorted(holding, key=lambda i: -bm25.get(i, 0.0))
 
-    def _lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def _lexical_search(self, query: str, k: int, language: Language) -> list[tuple[str, float]]:
         if not self.within:
-            return self._lexical.search(query, k)
+            return self._lexical.search(query, k, language)
         # Within a scope the index is asked for more, since it ranks the whole collection.
-        found = self._lexical.search(query, max(k, HOLDING_CANDIDATES))
+        found = self._lexical.search(query, max(k, HOLDING_CANDIDATES), language)
         return [(i, score) for i, score in found if is_within(self._passages[i].source, self.within)][:k]
 
     def _cosines(self, ids: list[str], vector: np.ndarray) -> dict[str, float]:
@@ -253,8 +259,10 @@ class EncryptedStoreRetriever(BaseRetriever):
         k = self.k if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, not {k!r}")
-        interpreted, read_as = self.retriever.interpret(query)
-        return [p.to_document() for p in self.retriever.search(interpreted, k, phrases=list(read_as.values()))]
+        language = languages.of(query)
+        interpreted, read_as = self.retriever.interpret(query, language)
+        return [p.to_document() for p in self.retriever.search(interpreted, k, phrases=list(read_as.values()),
+                                                               language=language)]
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, **kwargs: object) -> list[Document]:

@@ -251,20 +251,27 @@ _VIEW = str.maketrans({**dict.fromkeys("\n\r\t\x0b\x0c\x1c\x1d\x1e\x85\u2028\u20
 _CLOSERS = ")]}»”’\"'"
 # Words of sentencex's abbreviation lists that end sentences as whole words far more often ("in May.").
 _WHOLE_WORDS = {"en": frozenset({"may", "me", "ill", "miss", "man"})}
+# Abbreviations written before a name or number that sentencex's lists lack, never a sentence's end: titles
+# ("par M. Dupont", "Mme. Martin", "Me. Durand" for Maître) and "art. L. 1234-5", "al. 2" of legal texts.
+_TITLES = {"fr": frozenset({"m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste",
+                            "art", "al"})}
+_ELIDED = re.compile(r"^\w+['’]")  # "l'" of "l'art.": the abbreviation is the word after it
 
 
 def _sentence_starts(view: str, language: str) -> list[int]:
     """Where the library starts a sentence in `view`, cleaned: a start sits after whitespace (no cut inside
     "CRAN.R-project.org" or "~/.Rprofile"), after any closing bracket or quote ("(... Subversion.)" keeps its
     ")"), not inside a web address broken at a line end, not before a lower-case letter or a comma (an
-    abbreviation the library does not know: "3 janv. depuis"; an ellipsis: "x1, . . . , xp"), and not before a
-    number after a lower-case word and its full stop ("approx. 3 GB")."""
+    abbreviation the library does not know: "3 janv. depuis"; an ellipsis: "x1, . . . , xp"), not before a
+    number after a lower-case word or a lone letter and its full stop ("approx. 3 GB", "l'art. 12",
+    "art. L. 1234-5"), and not after a title the language writes before a name ("M. Dupont", "art. L. 12")."""
     n = len(view)
     proposed = [b["start_index"] for b in sentencex.get_sentence_boundaries(language, view)
                 if not b["is_paragraph_break"]]
     # Two ends the library misses: a bracket closed after the sentence's punctuation ("(Note: optional.) Then"),
     # and a whole word its abbreviation list holds ("... starts in May. Notice ...").
     whole_words = _WHOLE_WORDS.get(language, frozenset())
+    titles = _TITLES.get(language, frozenset())
     for i in range(1, n - 2):
         if view[i + 1] != " ":
             continue
@@ -285,8 +292,11 @@ def _sentence_starts(view: str, language: str) -> list[int]:
         last = before[before.rfind(" ") + 1:]
         if _broken_url(last):
             continue
-        if view[c].isdigit() and last[:-1].isalpha() and last[:-1].islower():
-            continue  # "approx. 3 GB", "env. 3 kg", "p. 45": an abbreviation before a number
+        word = _ELIDED.sub("", last[:-1]) if last.endswith(".") else ""
+        if view[c].isdigit() and word.isalpha() and (word.islower() or len(word) == 1):
+            continue  # "approx. 3 GB", "env. 3 kg", "p. 45", "l'art. 12": an abbreviation before a number
+        if word.lower() in titles:
+            continue
         if not starts or c > starts[-1]:
             starts.append(c)
     return starts

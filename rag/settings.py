@@ -22,6 +22,9 @@ class Settings:
     key_file: Path = field(default_factory=lambda: Path(user_config_dir(APP)) / "key")
     passphrase: str | None = field(default=None, repr=False)
     embedder: str = "default"
+    query_prompt: str | None = None  # what the embedder puts before a question; None: the model's own
+    passage_prompt: str | None = None  # ... before a passage
+    lang: str = "auto"  # a document's language at ingest, a question's at ask; auto: detected
     llm: str = "default"
     collection: str = "default"  # one collection, or several joined by "," where a command reads several
     k: int = 4
@@ -39,6 +42,9 @@ class Settings:
             else Path(user_config_dir(APP)) / "key",
             passphrase=env.get("RAG_PASSPHRASE") or None,
             embedder=env.get("RAG_EMBEDDER", cls.embedder),
+            query_prompt=env.get("RAG_QUERY_PROMPT"),
+            passage_prompt=env.get("RAG_PASSAGE_PROMPT"),
+            lang=env.get("RAG_LANG", cls.lang),
             llm=env.get("RAG_LLM", cls.llm),
             collection=env.get("RAG_COLLECTION", cls.collection),
             k=_env_int("RAG_K", cls.k),
@@ -71,6 +77,12 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
                         "or set RAG_PASSPHRASE to use a passphrase instead")
     parser.add_argument("--embedder", help="'default' (packaged MiniLM) or a local sentence-transformers "
                         "directory (env RAG_EMBEDDER)")
+    parser.add_argument("--query-prompt", help="text the embedder puts before a question, for models such as E5 "
+                        "('query: '); default: the model's own prompts (env RAG_QUERY_PROMPT)")
+    parser.add_argument("--passage-prompt", help="text the embedder puts before a passage ('passage: '); "
+                        "default: the model's own (env RAG_PASSAGE_PROMPT)")
+    parser.add_argument("--lang", help="language code of the documents (ingest) or questions (ask), e.g. en, fr; "
+                        "default auto: detected per document and per question (env RAG_LANG)")
     parser.add_argument("--collection", help="collection NAME, or NAME,NAME,... where a command reads several "
                         "(env RAG_COLLECTION, default 'default')")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],

@@ -39,7 +39,7 @@ class _Store:
         self.embedder = embedder
 
     @staticmethod
-    def rarity(word: str) -> float:
+    def rarity(word: str, language) -> float:
         return 1.0
 
 

@@ -74,11 +74,12 @@ def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(exact
 
 def test_unknown_is_likelier_when_the_sentence_does_not_answer_the_question(generator):
     from rag.answer import AskPipeline
+    from rag.language.english import ENGLISH
 
     pipeline = AskPipeline(None, generator)
     canteen = "The new canteen opens at 8 am on weekdays and at 10 am on Saturdays."
     visitors = "Visitors must sign in at the front desk and wear a badge at all times."
-    assert pipeline.unknown_margin("When does the canteen open on Sundays?", canteen, "10 am") > \
-        pipeline.unknown_margin("When does the canteen open on Saturdays?", canteen, "10 am")
-    assert pipeline.unknown_margin("Where must visitors park their cars?", visitors, "at the front desk") > \
-        pipeline.unknown_margin("Where must visitors sign in?", visitors, "at the front desk")
+    assert pipeline.unknown_margin("When does the canteen open on Sundays?", canteen, "10 am", ENGLISH) > \
+        pipeline.unknown_margin("When does the canteen open on Saturdays?", canteen, "10 am", ENGLISH)
+    assert pipeline.unknown_margin("Where must visitors park their cars?", visitors, "at the front desk", ENGLISH) > \
+        pipeline.unknown_margin("Where must visitors sign in?", visitors, "at the front desk", ENGLISH)

@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 from filelock import FileLock, Timeout
 
+from rag import language as languages
 from rag.errors import StoreProblem, UsageError
 from rag.fsutil import now_iso
 from rag.ingest.chunk import Chunk
@@ -30,6 +31,7 @@ from rag.store.records import keyed_hash, seal
 from rag.store.vault import Vault, scope_metadata
 
 EMBED_BATCH = 256  # chunks gathered across files before one embedding call
+LANGUAGE_SAMPLE_CHUNKS = 8  # chunks read to tell a document's language
 
 
 @dataclass
@@ -108,9 +110,9 @@ def _content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _record_payload(source: SourceFile, chunk: Chunk) -> dict:
+def _record_payload(source: SourceFile, chunk: Chunk, language: str) -> dict:
     payload = {"text": chunk.text, "source": _document_name(source, chunk), "page": chunk.page,
-               "start": chunk.start, "end": chunk.end, "headings": chunk.headings}
+               "start": chunk.start, "end": chunk.end, "headings": chunk.headings, "lang": language}
     if chunk.ocr:
         payload["ocr"] = True
     return payload
@@ -119,6 +121,19 @@ def _record_payload(source: SourceFile, chunk: Chunk) -> dict:
 def _document_name(source: SourceFile, chunk: Chunk) -> str:
     """An e-mail's attachment is a document of its own, named under its message: `mail.eml/plan.pdf`."""
     return f"{source.relative}/{chunk.part}" if chunk.part else source.relative
+
+
+def _languages(chunks: list[Chunk], chosen: str) -> dict[str | None, str]:
+    """Each document's language (an e-mail's attachments are documents of their own): `chosen` (`--lang`),
+    else detected from a sample spread over the document, so a long file costs no more than a short one."""
+    texts: dict[str | None, list[str]] = {}
+    for chunk in chunks:
+        texts.setdefault(chunk.part, []).append(chunk.text)
+    found = {}
+    for part, pieces in texts.items():
+        step = max(1, len(pieces) // LANGUAGE_SAMPLE_CHUNKS)
+        found[part] = languages.of(" ".join(pieces[::step][:LANGUAGE_SAMPLE_CHUNKS]), chosen).code
+    return found
 
 
 def _parts(chunks: list[Chunk]) -> dict[str, list[int]]:
@@ -164,8 +179,9 @@ class _Writer:
             # A document keeps its own key across re-ingests; it is made when the document first comes in.
             entry = self.manifest.entries.get(source_id)
             document_key = entry.document_key if entry and entry.document_key else SourceEntry.new_document_key()
+            language = _languages(chunks, self.settings.lang)
             sealed = [seal(base64.b64decode(document_key), self.keys.current, source_id, self.store.name, i,
-                           _record_payload(source, c)) for i, c in zip(ids, chunks)]
+                           _record_payload(source, c, language[c.part])) for i, c in zip(ids, chunks)]
             self.store.upsert(ids, vectors[offset:offset + len(chunks)], sealed, [source_id] * len(ids),
                               self.keys.current, [scope_metadata(self.keys, _document_name(source, c)) for c in chunks])
             offset += len(chunks)
@@ -194,6 +210,8 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
     settings = settings or Settings.from_env()
     if len(settings.collections) != 1:
         raise UsageError(f"ingest into one collection at a time, not {settings.collection!r}")
+    if settings.lang != "auto":
+        languages.get(settings.lang)  # an unknown code fails before any file is read
     name = check_collection_name(settings.collections[0])
     started = time.monotonic()
     summary = Summary(dry_run=dry_run)
@@ -221,7 +239,8 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
             save_keyring(settings, state_dir, keyring)
         vault = Vault.open(name, keyring.collections[name], state_dir)
         keys, manifest = vault.keys, vault.manifest
-        embedder = embedder or load_embedder(settings.embedder, settings.precision, settings.cache_dir)
+        embedder = embedder or load_embedder(settings.embedder, settings.precision, settings.cache_dir,
+                                             settings.query_prompt, settings.passage_prompt)
         todo: list[tuple[SourceFile, str, str]] = []
         seen_ids = set()
         for source in files:

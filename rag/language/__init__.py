@@ -2,7 +2,7 @@
 
 The answer stage (evidence choice, rules, prompt, messages) and the lexical index ask a `Language`
 for words, stems, sentences, question kinds and phrases; none of them holds a word list of its own.
-A language is an implementation of this interface registered in `LANGUAGES` (English today).
+A language is an implementation of this interface registered in `LANGUAGES` (English and French today).
 """
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ class Language:
     stopwords: frozenset[str]  # function words: no content, no answer starts or ends on one
     snowball: str  # the Snowball stemmer's name for this language
     lexical_stopwords: str  # bm25s's stopword list for this language
+    # The Snowball stemmer of the lexical index, or None to index words as written: measured per language
+    # on its design questions (docs/design.md#languages).
+    lexical_stemmer: str | None
     articles: frozenset[str]  # function words an answer may start with ("the Normans")
     negations: frozenset[str]  # words that turn a question around
     opposites: tuple[tuple[str, str], ...]  # words that name the other end of a scale
@@ -63,14 +66,21 @@ class Language:
         return re.sub(r"\s+", " ", text).strip()
 
     def words(self, text: str) -> list[str]:
-        """Word tokens of the normalised text, elided articles split off ("l'employé" → "employé")."""
+        """Word tokens of the normalised text, elided articles split off ("l'employé", "l’employé" → "employé")."""
         text = self.normalise(text)
-        for elision in self.elisions:
-            text = re.sub(rf"\b{re.escape(elision)}(?=\w)", " ", text.replace("’", "'"))
+        if self.elisions:
+            text = _elided(self.elisions).sub(" ", _apostrophes(text))
         return _WORD.findall(text)
 
     def content_words(self, text: str) -> list[str]:
         return [w for w in self.words(text) if w not in self.stopwords]
+
+    def terms(self, text: str) -> list[str]:
+        """What the lexical index keeps of a text, in order: words of two letters or more less the lexical
+        stopwords, stemmed where the language's lexical stemmer says (French "congés" finds "congé")."""
+        drop = _lexical_stopwords(self.lexical_stopwords)
+        words = [w for w in self.words(text) if len(w) > 1 and w not in drop]
+        return _stemmer(self.lexical_stemmer).stemWords(words) if self.lexical_stemmer else words
 
     def stems(self, text: str) -> set[str]:
         """The content words' Snowball stems: "answers" and "answered", "incident" and "incidents" meet."""
@@ -86,16 +96,17 @@ class Language:
     # -- questions -----------------------------------------------------------------------
     def asked_kind(self, question: str) -> str | None:
         """"year", "amount", "time", "measure" or "reason" when the question's wording asks for one, else None."""
-        padded = f" {self.normalise(question)} "
+        padded = f" {_apostrophes(self.normalise(question))} "
         return next((kind for kind, pattern in self.kind_patterns if pattern.search(padded)), None)
 
     def counted(self, question: str) -> list[str]:
         """What a "how many" question counts: its first words after the question words, up to a function
         word ("days" of "How many days of leave ...")."""
-        match = self.counted_pattern.search(self.normalise(question))
+        match = self.counted_pattern.search(_apostrophes(self.normalise(question)))
         words = []
         for word in (match.group(1).split() if match else [])[:2]:
-            if word in self.stopwords:
+            # An elided function word ends it too: "jours" of "combien de jours d'absence".
+            if word in self.stopwords or any(word.startswith(elision) for elision in self.elisions):
                 break
             words.append(word)
         return words
@@ -105,6 +116,30 @@ class Language:
         return self.messages[key].format(**values)
 
 
+# Apostrophes a text may elide with: the typographic ’ (U+2019) and the modifier letter ʼ (U+02BC), which \w
+# would even take for a letter ("lʼemployé" one word), are read as the ASCII ' the patterns are written with.
+_APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'"})
+
+
+def _apostrophes(text: str) -> str:
+    return text.translate(_APOSTROPHES)
+
+
+@functools.lru_cache(maxsize=None)
+def _elided(elisions: tuple[str, ...]) -> re.Pattern:
+    """One pattern for all of a language's elisions, longest first ("jusqu'" before "qu'"), each at a word's
+    start and before a letter: "l'" of "l'employé", not of "aujourd'hui"."""
+    alternatives = "|".join(re.escape(e) for e in sorted(elisions, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?=\w)")
+
+
+@functools.lru_cache(maxsize=None)
+def _lexical_stopwords(name: str) -> frozenset[str]:
+    from bm25s.tokenization import _infer_stopwords
+
+    return frozenset(_infer_stopwords(name))
+
+
 @functools.lru_cache(maxsize=None)
 def _stemmer(name: str):
     import Stemmer
@@ -112,7 +147,7 @@ def _stemmer(name: str):
     return Stemmer.Stemmer(name)
 
 
-LANGUAGES = {"en": "rag.language.english:ENGLISH"}
+LANGUAGES = {"en": "rag.language.english:ENGLISH", "fr": "rag.language.french:FRENCH"}
 DEFAULT = "en"
 
 
@@ -123,3 +158,12 @@ def get(code: str = DEFAULT) -> Language:
         raise UsageError(f"unknown language '{code}'; use one of: {', '.join(sorted(LANGUAGES))}")
     module, name = target.split(":")
     return getattr(importlib.import_module(module), name)
+
+
+def of(text: str, chosen: str | None = None) -> Language:
+    """The language a question or document is in: `chosen` (`--lang`) when given, else detected."""
+    if chosen and chosen != "auto":
+        return get(chosen)
+    from rag.language.detect import detect
+
+    return get(detect(text))

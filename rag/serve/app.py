@@ -54,7 +54,7 @@ SECURITY_HEADERS = {
 }
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/app.css": ("app.css", "text/css; charset=utf-8")}
-UNAUDITED = {"/health", "/favicon.ico", *STATIC}  # liveness probes and page assets: no user, no data
+UNAUDITED = {"/health", "/favicon.ico", "/messages", *STATIC}  # probes and page assets: no user, no data
 OUTCOMES = {401: "unauthorized", 403: "forbidden", 404: "not-found", 413: "too-large", 415: "unsupported",
             429: "rate-limited"}
 MAX_K = 20
@@ -156,6 +156,7 @@ class Scoped(BaseModel):
     # One collection or several; none: every collection the token may use. `in`: folders or files in them.
     collection: str | list[str] | None = Field(default=None)
     within: list[Annotated[str, Field(max_length=1000)]] = Field(default=[], alias="in", max_length=50)
+    lang: str | None = Field(default=None, pattern=r"^([a-z]{2}|auto)$")  # the question's language; none: detected
 
 
 class AskBody(Scoped):
@@ -281,6 +282,14 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
     async def health():
         return {"status": "ok"}
 
+    @app.get("/messages")
+    async def messages(lang: str = Query(default="en", max_length=20)):
+        """The page's and the answers' words in one language: the reader's own when it is registered, else English."""
+        from rag import language as languages
+
+        chosen = languages.get(lang if lang in languages.LANGUAGES else languages.DEFAULT)
+        return {"lang": chosen.code, "messages": chosen.messages}
+
     @app.get("/favicon.ico")
     async def favicon():
         return Response(status_code=204)
@@ -309,14 +318,14 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
     @app.post("/ask")
     async def ask(body: AskBody, request: Request, user: Annotated[User, authorize("reader", "ask")]):
         names = scope(request, user, body.collection)
-        answer = await backend.ask(names, body.question, body.k, audit_user(user.name), body.within)
+        answer = await backend.ask(names, body.question, body.k, audit_user(user.name), body.within, body.lang)
         request.state.audited = True  # Assistant.ask wrote the entry, with question and answer sealed
         return Response(answer.to_json(), media_type="application/json")
 
     @app.post("/search")
     async def search(body: SearchBody, request: Request, user: Annotated[User, authorize("reader", "search")]):
         names = scope(request, user, body.collection)
-        passages = await backend.search(names, body.query, body.k, body.within)
+        passages = await backend.search(names, body.query, body.k, body.within, body.lang)
         request.state.counts, request.state.secret = {"results": len(passages)}, {"query": body.query}
         return {"results": [{"n": n, "source": p.source, "page": p.page, "chunk_id": p.id, "score": round(p.score, 4),
                              "headings": p.headings, "text": p.text} for n, p in enumerate(passages, start=1)]}

@@ -31,7 +31,8 @@ class Backend:
         from rag.embed import load_embedder
 
         keyring = open_keyring(settings, state_dir_for(settings), create=False)
-        embedder = load_embedder(settings.embedder, settings.precision, settings.cache_dir)
+        embedder = load_embedder(settings.embedder, settings.precision, settings.cache_dir,
+                                 settings.query_prompt, settings.passage_prompt)
         # The generator loads now, so the first question does not pay for it.
         return cls(settings, keyring, embedder, load_generator_for(settings))
 
@@ -61,11 +62,12 @@ class Backend:
     async def _run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self._worker, partial(fn, *args, **kwargs))
 
-    async def ask(self, names: list[str], question: str, k: int | None, user: str, within: list[str]):
-        return await self._run(lambda: self.assistant(names).ask(question, k, user=user, within=within))
+    async def ask(self, names: list[str], question: str, k: int | None, user: str, within: list[str],
+                  lang: str | None = None):
+        return await self._run(lambda: self.assistant(names).ask(question, k, user=user, within=within, lang=lang))
 
-    async def search(self, names: list[str], query: str, k: int | None, within: list[str]):
-        return await self._run(lambda: self.assistant(names).search(query, k, within=within))
+    async def search(self, names: list[str], query: str, k: int | None, within: list[str], lang: str | None = None):
+        return await self._run(lambda: self.assistant(names).search(query, k, within=within, lang=lang))
 
     async def documents(self, names: list[str]):
         return await self._run(lambda: self.assistant(names).documents())

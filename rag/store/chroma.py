@@ -223,7 +223,8 @@ def open_store(settings: Settings, keys: CollectionKeys, embedder=None, create: 
         if embedder is None:
             raise ValueError("creating a collection needs the embedder that fills it")
         metadata = {"format": STORE_FORMAT, "embedder": embedder.name, "dim": embedder.dim,
-                    "fingerprint": embedder.fingerprint, "hnsw:space": "cosine"}
+                    "fingerprint": embedder.fingerprint, "hnsw:space": "cosine",
+                    "query_prompt": embedder.query_prompt, "passage_prompt": embedder.passage_prompt}
         collection = client.get_or_create_collection(name, metadata=metadata, configuration=HNSW_CONFIGURATION,
                                                       embedding_function=None)
         _persist_every_write(collection)
@@ -241,9 +242,15 @@ def open_store(settings: Settings, keys: CollectionKeys, embedder=None, create: 
     if embedder is not None and info.get("fingerprint") != embedder.fingerprint:
         raise StoreProblem(
             f"this store was built with embedder '{info.get('embedder')}' ({info.get('dim')}-d, fingerprint "
-            f"{info.get('fingerprint')}), not '{embedder.name}' ({embedder.dim}-d, {embedder.fingerprint}); "
-            "use the same --embedder, or ingest into a new store")
+            f"{info.get('fingerprint')}{_prompts(info)}), not '{embedder.name}' ({embedder.dim}-d, "
+            f"{embedder.fingerprint}{_prompts(vars(embedder))}); use the same --embedder and prompts, "
+            "or ingest into a new store")
     return store
+
+
+def _prompts(described: dict) -> str:
+    shown = [f"{k} {described[k]!r}" for k in ("query_prompt", "passage_prompt") if described.get(k)]
+    return f", {', '.join(shown)}" if shown else ""
 
 
 def drop_collection(settings: Settings, keys: CollectionKeys) -> None:

@@ -6,6 +6,24 @@ let role = null;
 let maxUpload = 0;
 const $ = (id) => document.getElementById(id);
 
+// Every word the page shows comes from the server's messages (rag/language), in the reader's language for
+// the page and in the question's language for an answer.
+const catalogues = {};
+let pageWords = {};
+async function messages(lang) {
+  if (!catalogues[lang]) {
+    const response = await fetch("/messages?lang=" + encodeURIComponent(lang));
+    catalogues[lang] = (await response.json()).messages;
+  }
+  return catalogues[lang];
+}
+function say(words, key, values = {}) {
+  // Python's str.format placeholders, with {x:.2f} read as two decimals.
+  return (words[key] || key).replace(/\{(\w+)(?:!r)?(?::\.(\d)f)?\}/g, (_, name, digits) =>
+    digits ? Number(values[name]).toFixed(Number(digits)) : String(values[name]));
+}
+const heading = (text) => text.replace(/\s*:\s*$/, "");  // "Sources :" is a line in the CLI, a heading here
+
 function el(tag, text, cls) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -20,7 +38,7 @@ async function call(path, options = {}) {
   if (session) headers.Authorization = "Bearer " + session;
   const response = await fetch(path, Object.assign({}, options, { headers }));
   const body = response.status === 204 ? {} : await response.json().catch(() => ({}));
-  if (response.status === 401 && session) { loggedOut("Your session ended; log in again."); }
+  if (response.status === 401 && session) { loggedOut(say(pageWords, "web.session_ended")); }
   if (!response.ok) throw new Error(body.error || ("HTTP " + response.status));
   return body;
 }
@@ -31,9 +49,9 @@ function postJSON(path, data) {
 
 // What `page` counts depends on the format (as in the CLI's text output).
 const PAGE_NAMES = { pptx: "slide", xlsx: "sheet", tif: "frame", tiff: "frame" };
-function where(source, page, ocr) {
-  const unit = PAGE_NAMES[source.split(".").pop().toLowerCase()] || "p.";
-  return (page ? source + ", " + unit + " " + page : source) + (ocr ? " (scanned)" : "");
+function where(words, source, page, ocr) {
+  const unit = say(words, PAGE_NAMES[source.split(".").pop().toLowerCase()] || "page");
+  return (page ? source + ", " + unit + " " + page : source) + (ocr ? " (" + say(words, "scanned") + ")" : "");
 }
 
 // The quote, highlighted, with the answer's own words in it marked stronger.
@@ -45,20 +63,21 @@ function quoteNode(quote, span) {
   return mark;
 }
 
-function showAnswer(a) {
+async function showAnswer(a) {
+  const words = await messages(a.language || "en");
   const box = $("answer");
   box.replaceChildren();
   box.append(el("p", a.answer, a.abstained ? "answer abstained" : "answer"));
   const span = a.span;  // null when the quote itself is the answer
   for (const [acronym, longForm] of Object.entries(a.read_as || {}))
-    box.append(el("p", "Read " + acronym + " as \u201c" + longForm + "\u201d, as your documents spell it out.", "meta"));
+    box.append(el("p", say(words, "read_as", { acronym: acronym, long_form: longForm }), "meta"));
   if (a.citations && a.citations.length) {
-    box.append(el("h2", "Sources"));
+    box.append(el("h2", heading(say(words, "sources"))));
     const list = el("ol", null, "sources");
     for (const c of a.citations) {
       const item = el("li");
-      item.append(el("span", "[" + c.n + "] " + where(c.source, c.page, c.ocr), "where"),
-                  el("span", "  score " + c.score.toFixed(2), "score"));
+      item.append(el("span", "[" + c.n + "] " + where(words, c.source, c.page, c.ocr), "where"),
+                  el("span", "  " + say(words, "score") + " " + c.score.toFixed(2), "score"));
       const quote = el("blockquote");
       quote.append(quoteNode(c.quote, span));
       item.append(quote);
@@ -66,21 +85,22 @@ function showAnswer(a) {
     }
     box.append(list);
   } else if (a.nearest && a.nearest.length) {
-    if (a.reason) box.append(el("p", "Why: " + a.reason.text + ".", "meta"));
-    box.append(el("h2", "Nearest passages (not enough to answer)"));
+    if (a.reason) box.append(el("p", say(words, "why", { text: a.reason.text }), "meta"));
+    box.append(el("h2", heading(say(words, "nearest"))));
     const list = el("ul", null, "sources");
     for (const n of a.nearest) {
-      const item = el("li", where(n.source, n.page) + " (score " + n.score.toFixed(2) + ")");
+      const item = el("li", where(words, n.source, n.page) + " (" + say(words, "score") + " " + n.score.toFixed(2) + ")");
       if (n.quote) {
         const quote = el("blockquote");
-        quote.append(el("span", "closest sentence: ", "meta"), document.createTextNode(n.quote));
+        quote.append(el("span", say(words, "closest") + ": ", "meta"), document.createTextNode(n.quote));
         item.append(quote);
       }
       list.append(item);
     }
     box.append(list);
   }
-  box.append(el("p", "confidence " + a.confidence.toFixed(2) + " · " + Math.round(a.timings.total_ms) + " ms", "meta"));
+  box.append(el("p", say(words, "web.confidence") + " " + a.confidence.toFixed(2) + " · " +
+                     Math.round(a.timings.total_ms) + " ms", "meta"));
 }
 
 // The collections this token may use: all selected at first; the question and the list follow the choice.
@@ -144,7 +164,17 @@ async function busy(form, work) {
   try { await work(); } catch (e) { status(e.message); } finally { button.disabled = false; }
 }
 
+// The page's fixed words: each element with data-msg (its text) or data-msg-placeholder.
+async function translatePage() {
+  pageWords = await messages((navigator.language || "en").slice(0, 2).toLowerCase());
+  for (const node of document.querySelectorAll("[data-msg]")) node.textContent = say(pageWords, node.dataset.msg);
+  for (const node of document.querySelectorAll("[data-msg-placeholder]"))
+    node.placeholder = say(pageWords, node.dataset.msgPlaceholder);
+  document.documentElement.lang = pageWords["web.lang"] || "en";
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  translatePage().catch(() => { /* the page's English words stay */ });
   $("login").addEventListener("submit", (event) => {
     event.preventDefault();
     busy(event.target, async () => {
@@ -159,10 +189,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("ask").addEventListener("submit", (event) => {
     event.preventDefault();
     busy(event.target, async () => {
-      $("answer").replaceChildren(el("p", "Thinking…", "meta"));
+      $("answer").replaceChildren(el("p", say(pageWords, "web.thinking"), "meta"));
       const within = $("within").value.trim();
-      showAnswer(await postJSON("/ask", { question: $("question").value, collection: chosenCollections(),
-                                          in: within ? [within] : [] }));
+      await showAnswer(await postJSON("/ask", { question: $("question").value, collection: chosenCollections(),
+                                                in: within ? [within] : [] }));
     });
   });
   $("upload").addEventListener("submit", (event) => {
@@ -172,21 +202,22 @@ document.addEventListener("DOMContentLoaded", () => {
       // Checked here too: the server refuses a larger body with 413 before reading it, and a browser
       // still sending may only see the connection close.
       const size = files.reduce((sum, file) => sum + file.size, 0);
-      if (size > maxUpload) throw new Error("the files are " + (size / 1048576).toFixed(1) +
-        " MB together; the server takes at most " + (maxUpload / 1048576).toFixed(1) + " MB per upload");
+      if (size > maxUpload) throw new Error(say(pageWords, "web.too_large", {
+        size: (size / 1048576).toFixed(1), limit: (maxUpload / 1048576).toFixed(1) }));
       const form = new FormData();
       for (const file of files) form.append("file", file, file.name);
       const target = encodeURIComponent($("upload-collection").value || "default");
       const r = await call("/ingest?collection=" + target, { method: "POST", body: form });
       const failed = r.failed.map((f) => f.file + ": " + f.reason).join("; ");
-      $("upload-result").textContent = "ingested " + r.ingested.length + ", unchanged " + r.unchanged.length +
-        ", failed " + r.failed.length + (failed ? " (" + failed + ")" : "") + " · " + r.chunks + " chunks";
+      $("upload-result").textContent = say(pageWords, "web.uploaded", { ingested: r.ingested.length,
+        unchanged: r.unchanged.length, failed: r.failed.length }) + (failed ? " (" + failed + ")" : "") +
+        " · " + r.chunks + " " + say(pageWords, "web.chunks");
       await loadDocuments();
     });
   });
   $("collections").addEventListener("change", () => loadDocuments().catch((e) => status(e.message)));
   $("logout").addEventListener("click", async () => {
     try { await call("/logout", { method: "POST" }); } catch (e) { /* the session is dropped either way */ }
-    loggedOut("Logged out.");
+    loggedOut(say(pageWords, "web.logged_out"));
   });
 });
