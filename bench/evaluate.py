@@ -193,7 +193,7 @@ def run_textbook(items: list[Item], docs: Path, tmp: Path, generator, embedder) 
 def ablations(requested: list[str]) -> list[str]:
     from rag.rules import RULES
 
-    return list(RULES) if requested == ["all"] else requested
+    return [code for name in requested for code in (list(RULES) if name == "all" else [name])]
 
 
 def print_table(results: dict[str, dict]) -> None:
@@ -211,7 +211,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=200, help="SQuAD questions (fixed sample; 0 = all)")
     parser.add_argument("--textbook", action="store_true", help="also run the textbook pipeline (text documents)")
     parser.add_argument("--ablate", nargs="+", default=[], metavar="CODE",
-                        help="rule codes to switch off one at a time ('all': every rule)")
+                        help="rule codes to switch off one at a time ('all': every rule; 'a+b': both at once)")
     parser.add_argument("--rows", type=Path, help="also write every question's result here (JSON lines)")
     args = parser.parse_args()
     path = SETS[args.set]
@@ -227,15 +227,16 @@ def main() -> int:
         results = {"ours": score(ours)}
         if args.rows:
             args.rows.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ours))
-        for code in ablations(args.ablate):
+        for codes in ablations(args.ablate):
+            code = set(codes.split("+"))
             from rag.answer import AskPipeline
             from rag.rules import RULES
 
             pipeline = AskPipeline(assistant.retriever, assistant.generator, k=assistant.settings.k,
-                                   calibration=assistant.pipeline.calibration, disabled={code})
+                                   calibration=assistant.pipeline.calibration, disabled=code)
             # A gate or the span display only changes the decision: the drafts of the first run serve again.
-            reuse = drafts if RULES[code].stage in ("gate", "shown") else None
-            results[f"without {code}"] = score(run_ours(pipeline, items, reuse))
+            reuse = drafts if all(RULES[c].stage in ("gate", "shown") for c in code) else None
+            results[f"without {codes}"] = score(run_ours(pipeline, items, reuse))
         if args.textbook:
             results["textbook"] = score(run_textbook(items, docs, tmp, assistant.generator, assistant.embedder))
     RESULTS.mkdir(exist_ok=True)

@@ -59,6 +59,10 @@ def _locate(answer: str, text: str) -> tuple[int, int] | None:
     return (match.start(), match.end()) if match else None
 
 
+# A number grouped by spaces ("58 000", "1 607 heures" in French and SI style) is one word, never cut apart.
+_WORD_OR_NUMBER = re.compile(r"(?<!\S)\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[,.]\d+)?(?!\d)\S*|\S+")
+
+
 def answer_candidates(sentence: str, question: str, language: Language, max_words: int = 8) -> list[str]:
     """Word spans of the evidence sentence that could answer the question.
 
@@ -72,7 +76,7 @@ def answer_candidates(sentence: str, question: str, language: Language, max_word
     # insure?") is the question's own subject, not an answer.
     asked = set(language.content_words(question)) | set(
         language.content_words(" ".join(long_forms_in(sentence, question))))
-    words = [m.span() for m in re.finditer(r"\S+", sentence)]
+    words = [m.span() for m in _WORD_OR_NUMBER.finditer(sentence)]
     if words and _LIST_MARKER.fullmatch(sentence[words[0][0]:words[0][1]]):
         words = words[1:]
     tokens_at = [sentence[a:b] for a, b in words]

@@ -71,6 +71,7 @@ le la les un une des du de et est sont être pour dans par que qui avec sur pas 
 vous au aux ou mais""".split())
 _OPEN_ENDS = ("\\", ",", "(", "{", "[", "|", "+", "*", "&&", "||", "<-", "=")  # code that goes on
 _CLOSING = ".,;:!?-"  # a line ending in one of these is no heading
+_MARKDOWN_HEADING = re.compile(r"#{1,6} \S")
 
 
 def _prose_words(line: str) -> int:
@@ -138,6 +139,8 @@ def _heading_max(text: str, lines: list[tuple[int, int]]) -> int:
 def _is_heading(line: str, heading_max: int) -> bool:
     """A short line that starts like a title ("1.2 Getting the sources", "Examples") and ends without
     closing punctuation, a bracket or quote after it included ("... via Subversion.)" ends a sentence)."""
+    if _MARKDOWN_HEADING.match(line):  # "## Canteen": a heading whatever its length and case
+        return True
     ending = line.rstrip(_CLOSERS)[-1:]
     return len(line) <= heading_max and (line[0].isupper() or line[0].isdigit()) and ending not in _CLOSING
 
@@ -346,7 +349,9 @@ def segments(text: str, language: str = "en") -> list[Quote]:
     """Sentences of prose, each code line/block and each option-list item as its own segment; offsets into `text`."""
     out: list[Quote] = []
     for block in _blocks(text):
-        if block.kind == _CODE:
+        if _MARKDOWN_HEADING.match(text, block.start) and "\n" not in text[block.start:block.end].strip():
+            spans = _spans(text, block.start, [], block.end)  # "### 4. Saffron Kestrel Project": one heading
+        elif block.kind == _CODE:
             if block.end - block.start > CODE_BLOCK_MAX:
                 spans = [span for a, b in block.lines for span in _spans(text, a, [], b)]
             else:

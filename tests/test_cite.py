@@ -149,3 +149,12 @@ def test_a_short_quote_comes_with_the_sentence_that_introduces_it():
     prose = sentences(passage)[0]
     assert standalone(prose, passage, ENGLISH) == prose  # a whole sentence stands alone
     assert standalone(Quote("Yes.", 0, 4), "Yes.", ENGLISH).text == "Yes."  # nothing before it
+
+
+def test_a_number_grouped_by_spaces_is_never_cut_apart():
+    from rag.language.french import FRENCH
+
+    sentence = "Le budget de formation est fixé à 58 000 € pour 1 607 heures de travail annuel."
+    candidates = answer_candidates(sentence, "Quel est le budget de formation ?", FRENCH)
+    assert "58 000 €" in candidates and "1 607 heures" in candidates
+    assert "58" not in candidates and "000 €" not in candidates and "607 heures" not in candidates

@@ -57,6 +57,7 @@ def test_a_decompression_bomb_image_is_refused_in_one_line():
         load_bytes(fixtures_scans.pixel_bomb_png(), Context("bomb.png"))
 
 
+@needs_ocr  # without Tesseract an image is refused earlier, for want of it
 def test_a_truncated_image_fails_cleanly():
     with pytest.raises(FileFailed, match="unreadable image"):
         load_bytes(fixtures_scans.whiteboard_png()[:200], Context("cut.png"))
@@ -77,6 +78,7 @@ def test_without_tesseract_a_mixed_pdf_keeps_its_text_pages_and_warns(no_tessera
                                 "and ingest again (pages 2 not read)"]
 
 
+@needs_ocr
 def test_ocr_languages_can_be_chosen_and_a_missing_one_is_named(monkeypatch):
     from rag.ingest.formats import ocr
 

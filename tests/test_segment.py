@@ -232,3 +232,9 @@ def test_r_manual_pages_keep_code_and_sentences_apart(manual, index, code, sente
     assert_exact_and_complete(text, out)
     found = [flat(q.text) for q in out]
     assert code in found and sentence in found
+
+
+def test_a_markdown_heading_is_its_own_segment_whole():
+    text = "### 4. Saffron Kestrel Project\n\nThe project is late. It needs money.\n## Canteen\nLunch is at noon.\n"
+    assert [q.text for q in segments(text)] == ["### 4. Saffron Kestrel Project", "The project is late.",
+                                                "It needs money.", "## Canteen", "Lunch is at noon."]

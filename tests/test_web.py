@@ -106,3 +106,24 @@ def test_a_scoped_reader_picks_among_their_collections_only_and_filters_by_folde
     page.wait_for_selector("#answer .sources li", timeout=300_000)
     assert "rotas/night.md" in page.inner_text("#answer .sources li")
     assert page.problems == []
+
+
+def test_a_french_reader_sees_the_page_and_the_answer_in_french(browser, rag_server):
+    context = browser.new_context(ignore_https_errors=True, locale="fr-FR")
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(rag_server.url)
+    page.wait_for_function("document.documentElement.lang === 'fr'")
+    assert page.inner_text("#login-panel h2") == "Se connecter"
+    log_in(page, rag_server.token("reader"))
+    assert page.inner_text("label[for=question]") != "Ask your documents"
+    page.fill("#question", "Combien de jours de congés payés annuels les employés ont-ils ?")
+    page.click("#ask button")
+    page.wait_for_selector("#answer p.answer", timeout=300_000)
+    shown = page.inner_text("#answer")
+    # The answer's own words come in the question's language, whatever the documents' language.
+    assert "confiance" in shown and "confidence" not in shown
+    assert "Nearest passages" not in shown and "closest sentence" not in shown
+    context.close()
+    assert problems == []
