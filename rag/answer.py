@@ -14,11 +14,12 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from rag import language as languages
+from rag import written
 from rag.acronyms import expand
 from rag.cite import answer_candidates, coverage, quote_for, standalone
 from rag.language import Language
@@ -62,6 +63,11 @@ class Answer:
     span: str | None = None  # the short answer, when its own calibrated check says it is right
     span_confidence: float = 0.0
     language: str = "en"
+    # "extractive" (a span or quote of one sentence) or "written" (sentences the model wrote, each verified).
+    mode: str = "extractive"
+    sentences: list[dict] = field(default_factory=list)  # written: [{"text", "citations", "quote"}], as verified
+    dropped: list[dict] = field(default_factory=list)  # written: [{"text", "citations", "code", "reason"}], not shown
+    fallback: bool = False  # written mode was asked for, no sentence survived: this is the extractive answer
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -71,6 +77,12 @@ class Answer:
             data.pop("reason")
         if not self.read_as:
             data.pop("read_as")
+        if self.mode != "written":
+            data.pop("sentences")
+            if not self.fallback:
+                data.pop("dropped")
+        if not self.fallback:
+            data.pop("fallback")
         return data
 
     def to_json(self) -> str:
@@ -83,13 +95,15 @@ class Answer:
         if self.citations:
             lines.append(say("sources"))
             # JSON keeps the quote verbatim; on screen a PDF's own line breaks would only break it up.
-            lines += [f"[{c.n}] {_where(c.source, c.page, c.ocr, say)}: \"{_squash(c.quote)}\"" for c in self.citations]
+            lines += [f"[{c.n}] {_where(c.source, c.page, c.ocr, say)}: {_quoted(c.quote)}" for c in self.citations]
         if self.reason:
             lines.append(say("why", text=self.reason.text))
         if self.nearest:
             lines.append(say("nearest"))
             lines += [f"- {_where(p['source'], p['page'], False, say)} ({say('score')} {p['score']:.2f})"
                       + (f": {say('closest')} \"{_squash(p['quote'])}\"" if "quote" in p else "") for p in self.nearest]
+        if self.fallback:
+            lines.append(say("written.fallback"))
         return "\n".join(lines)
 
     __str__ = render_text
@@ -110,6 +124,14 @@ class Answer:
 
 
 _PAGE_NAMES = {".pptx": "slide", ".xlsx": "sheet", ".tif": "frame", ".tiff": "frame"}
+
+
+def _quoted(quote: str) -> str:
+    """A citation's quote on screen: a written answer's several quotes of one passage each in its own marks."""
+    return " … ".join(f"\"{_squash(part)}\"" for part in quote.split(QUOTE_SEPARATOR))
+
+
+QUOTE_SEPARATOR = "\n…\n"  # between the quotes of one passage that support different sentences of a written answer
 
 
 def _where(source: str, page: int | None, ocr: bool, say) -> str:
@@ -213,14 +235,17 @@ class AskPipeline:
 
     def __init__(self, retriever: Retriever, generator, k: int = 4, context_passages: int = 3,
                  calibration: Calibration | None = None, max_new_tokens: int = 32,
-                 language: Language | None = None, disabled: Iterable[str] = ()):
-        """`language`: every question's (`--lang`); None detects each question's own."""
+                 language: Language | None = None, disabled: Iterable[str] = (), mode: str = "auto",
+                 written_tokens: int = written.WRITTEN_TOKENS):
+        """`language`: every question's (`--lang`); None detects each question's own. `mode`: "extractive",
+        "written" or "auto" (written with a chat model or a server, see `rag.written.resolve`)."""
         self.retriever, self.generator = retriever, generator
         self.k, self.context_passages, self.max_new_tokens = k, context_passages, max_new_tokens
         self.calibration = calibration or Calibration.load()
         self.language = language
         self.disabled = frozenset(disabled)
         self._rules: dict[str, Rules] = {}
+        self.mode, self.written_tokens = mode, written_tokens
 
     def rules(self, language: Language) -> Rules:
         """The registry's rules for questions in `language`."""
@@ -339,8 +364,78 @@ class AskPipeline:
     def runnable(self) -> Runnable:
         return RunnableLambda(self.retrieve) | RunnableLambda(self.extract) | RunnableLambda(self.decide)
 
-    def ask(self, question: str) -> Answer:
-        return self.runnable.invoke(question)
+    def ask(self, question: str, mode: str | None = None) -> Answer:
+        if written.resolve(mode or self.mode, self.generator) == "extractive":
+            return self.runnable.invoke(question)
+        answer = None
+        for event in self.stream(question, "written"):
+            if event.kind == "answer":
+                answer = event.data
+        return answer
+
+    # -- written answers (rag/written.py) ----------------------------------------------
+    def stream(self, question: str, mode: str | None = None) -> Iterator[written.Event]:
+        """The answer as it is made: in written mode `text` events as the model writes, a `kept` or `dropped`
+        event for each sentence once it is verified, then `answer`; in extractive mode only `answer`."""
+        if written.resolve(mode or self.mode, self.generator) == "extractive":
+            yield written.Event("answer", self.runnable.invoke(question))
+            return
+        draft = self.retrieve(question)
+        if not draft.passages:
+            yield written.Event("answer", self.decide(self.extract(draft)))
+            return
+        language, rules = draft.language, self.rules(draft.language)
+        given = dict(enumerate(draft.passages[:self.context_passages], start=1))
+        support = written.Support(written.idf(self.retriever, language), written.cosine_with(self.retriever.embedder))
+        system, user = written.prompt(draft.expanded, list(given.values()), language)
+        started = time.perf_counter()
+        kept: list[written.Sentence] = []
+        dropped: list[written.Dropped] = []
+        reply, verifying = "", 0.0
+        for kind, value in written.sentences_as_written(self.generator.write(system, user, self.written_tokens),
+                                                         language):
+            if kind == "first":
+                draft.timings["first_token_ms"] = value * 1000
+            elif kind == "text":
+                reply += value
+                yield written.Event("text", value)
+            elif not written.is_unknown(value.text, language) and value.text not in {k.text for k in kept}:
+                checking = time.perf_counter()  # a sentence the model repeats is shown once
+                result = written.verify(value, given, rules, support)
+                verifying += time.perf_counter() - checking
+                (kept if isinstance(result, written.Sentence) else dropped).append(result)
+                yield written.Event("kept" if isinstance(result, written.Sentence) else "dropped", result)
+        draft.timings["generate_ms"] = (time.perf_counter() - started - verifying) * 1000
+        draft.timings["verify_ms"] = verifying * 1000
+        if not kept:  # nothing verified: the extractive answer, or its abstention
+            timings = dict(draft.timings)
+            answer = self.decide(self.extract(draft))
+            answer.timings = {**timings, "extract_ms": answer.timings["generate_ms"],
+                              "total_ms": answer.timings["total_ms"] + timings["generate_ms"] + timings["verify_ms"]}
+            answer.fallback, answer.dropped = True, [d.to_dict() for d in dropped]
+            yield written.Event("answer", answer)
+            return
+        yield written.Event("answer", self.written_answer(draft, given, kept, dropped))
+
+    def written_answer(self, draft: Draft, given: dict[int, Passage], kept: list["written.Sentence"],
+                       dropped: list["written.Dropped"]) -> Answer:
+        """The verified sentences with their markers; each cited passage once, with the quotes its sentences rest on."""
+        quotes: dict[int, list[str]] = {}
+        for sentence in kept:
+            for n, quote in sentence.quotes.items():
+                if quote not in quotes.setdefault(n, []):
+                    quotes[n].append(quote)
+        cited = sorted({n for sentence in kept for n in sentence.citations})
+        citations = []
+        for n in cited:
+            p = given[n]
+            shown = sorted(quotes.get(n, []), key=p.text.find)
+            citations.append(Citation(n, p.source, p.page, p.id, QUOTE_SEPARATOR.join(shown), round(p.score, 4), p.ocr))
+        timings = dict(draft.timings)
+        timings["total_ms"] = sum(timings.get(key, 0.0) for key in ("retrieve_ms", "generate_ms", "verify_ms"))
+        return Answer(draft.question, " ".join(s.shown() for s in kept), False, citations, [], timings, 0.0,
+                      read_as=draft.read_as, language=draft.language.code, mode="written",
+                      sentences=[s.to_dict() for s in kept], dropped=[d.to_dict() for d in dropped])
 
 
 def _nearest(passage: Passage, evidence: tuple[Passage, str] | None) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from rag import language as languages
 from rag.answer import Answer, AskPipeline, Calibration
@@ -113,29 +113,46 @@ class Assistant:
         if self._pipeline is None:
             self._pipeline = AskPipeline(self.retriever, self.generator, k=self.settings.k,
                                          calibration=self.calibration, max_new_tokens=self.settings.max_new_tokens,
-                                         language=_chosen(self.settings.lang))
+                                         language=_chosen(self.settings.lang), mode=self.settings.mode)
         return self._pipeline
 
-    def ask(self, question: str, k: int | None = None, user: str | None = None,
-            within: Sequence[str] = (), lang: str | None = None) -> Answer:
-        """Answer from the documents with verbatim quotes, or abstain. `user` is who the audit log names
-        (default: this process's account; the HTTPS server passes the token's name); `within` limits the
-        answer to documents under those folders or files of the collections (`--in`); `lang` is the
-        question's language code (default: the settings', else detected)."""
-        question = _checked(question)
+    def _pipeline_for(self, k: int | None, within: Sequence[str], lang: str | None) -> AskPipeline:
         pipeline = self.pipeline
         language = _chosen(lang) or pipeline.language
         if (k is not None and k != pipeline.k) or within or language is not pipeline.language:
             pipeline = AskPipeline(self.retriever.scoped(within), self.generator, k=k or pipeline.k,
                                    calibration=pipeline.calibration, max_new_tokens=self.settings.max_new_tokens,
-                                   language=language)
-        answer = pipeline.ask(question)
+                                   language=language, mode=self.settings.mode)
+        return pipeline
+
+    def ask(self, question: str, k: int | None = None, user: str | None = None,
+            within: Sequence[str] = (), lang: str | None = None, mode: str | None = None) -> Answer:
+        """Answer from the documents with verbatim quotes, or abstain. `user` is who the audit log names
+        (default: this process's account; the HTTPS server passes the token's name); `within` limits the
+        answer to documents under those folders or files of the collections (`--in`); `lang` is the
+        question's language code (default: the settings', else detected); `mode` is "extractive", "written" or
+        "auto" (default: the settings')."""
+        question = _checked(question)
+        answer = self._pipeline_for(k, within, lang).ask(question, mode)
+        self._record(question, answer, user)
+        return answer
+
+    def stream(self, question: str, k: int | None = None, user: str | None = None,
+               within: Sequence[str] = (), lang: str | None = None, mode: str | None = None) -> Iterator:
+        """`ask`, as it happens: `rag.written.Event`s (`text` pieces as the model writes, `kept`/`dropped` for each
+        sentence once verified), the last one `answer` with the Answer. Extractive mode gives only that one."""
+        question = _checked(question)
+        for event in self._pipeline_for(k, within, lang).stream(question, mode):
+            if event.kind == "answer":
+                self._record(question, event.data, user)
+            yield event
+
+    def _record(self, question: str, answer: Answer, user: str | None) -> None:
         self.audit.append("ask", "abstained" if answer.abstained else "answered",
                           {"citations": len(answer.citations)},
                           secret={"question": question, "answer": answer.answer,
                                   "sources": [c.source for c in answer.citations]}, user=user,
                           collection=self.store.name)
-        return answer
 
     def search(self, query: str, k: int | None = None, within: Sequence[str] = (),
                lang: str | None = None) -> list[Passage]:

@@ -25,6 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-remote-llm", action="store_true", default=None,
                         help="allow an --llm server outside loopback and private networks: questions and passages "
                         "then leave this machine (env RAG_ALLOW_REMOTE_LLM=1)")
+    parser.add_argument("--mode", choices=["auto", "extractive", "written"],
+                        help="extractive: a span or quote of one sentence; written: the model writes a short answer "
+                        "whose every sentence is verified against a quote, dropped if it fails; auto (default): "
+                        "written with a chat/instruct model or an inference server, else extractive (env RAG_MODE)")
+    parser.add_argument("--stream", action="store_true",
+                        help="show a written answer as it is written, marking each sentence verified or dropped")
     parser.add_argument("--in", dest="within", action="append", default=[], metavar="PATH",
                         help="answer only from documents under this folder, or this file, of the collection "
                         "(as ingested, e.g. policies/ or policies/leave.pdf; repeatable)")
@@ -77,7 +83,26 @@ def show(answer, as_json: bool) -> None:
         print(answer.render_text(), flush=True)
 
 
-def interactive(assistant, as_json: bool, within: list[str]) -> int:
+def stream(assistant, question: str, within: list[str], as_json: bool) -> None:
+    """A written answer as it comes: each sentence once the model has written it, marked verified or dropped (on
+    stderr), then the answer as `show` prints it. JSON: one object per event, the last one the answer."""
+    from rag import language as languages
+    from rag.written import markers
+
+    say = languages.of(question, assistant.settings.lang).say
+    for event in assistant.stream(question, within=within):
+        if as_json:
+            print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
+        elif event.kind == "kept":
+            print(f"[{say('written.kept_mark')}] {event.data.shown()}", file=sys.stderr, flush=True)
+        elif event.kind == "dropped":
+            print(f"[{say('written.dropped_mark')}] {event.data.text} {markers(event.data.citations)} "
+                  f"({event.data.code}: {event.data.reason})", file=sys.stderr, flush=True)
+        elif event.kind == "answer":
+            show(event.data, False)
+
+
+def interactive(assistant, as_json: bool, within: list[str], streaming: bool = False) -> int:
     print("Ask about your documents (empty line or Ctrl-D to quit).", file=sys.stderr)
     while True:
         try:
@@ -86,7 +111,10 @@ def interactive(assistant, as_json: bool, within: list[str]) -> int:
             return 0
         if not question:
             return 0
-        show(assistant.ask(question, within=within), as_json)
+        if streaming:
+            stream(assistant, question, within, as_json)
+        else:
+            show(assistant.ask(question, within=within), as_json)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
                 show(assistant.ask(question, within=args.within), as_json=True)
             return 0
         if args.question is None:
-            return interactive(assistant, args.json, args.within)
-        show(assistant.ask(args.question, within=args.within), args.json)
+            return interactive(assistant, args.json, args.within, args.stream)
+        if args.stream:
+            stream(assistant, args.question, args.within, args.json)
+        else:
+            show(assistant.ask(args.question, within=args.within), args.json)
     return 0
 
 

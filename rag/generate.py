@@ -16,7 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 from langchain_core.language_models.llms import LLM
 
@@ -105,6 +105,8 @@ class Generator(Protocol):
 
     def extract(self, prompt: str, evidence: Sequence[str], max_new_tokens: int = 24) -> Extraction: ...
 
+    def write(self, system: str, user: str, max_new_tokens: int = 200) -> Iterator[str]: ...  # written mode
+
     # Only where `scores_answers`:
     def choose(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None) -> Extraction: ...
 
@@ -176,6 +178,29 @@ class LocalGenerator:
         for marker in stop or ():
             text = text.split(marker)[0]
         return text.strip()
+
+    def write(self, system: str, user: str, max_new_tokens: int = 200) -> Iterator[str]:
+        """Free greedy text for a chat prompt (written mode, rag/written.py), piece by piece as it is generated."""
+        import threading
+
+        import torch
+        from transformers import TextIteratorStreamer
+
+        ids = self._encode(self.render(system, user), max_new_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+        def generate():
+            with torch.inference_mode():
+                self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                    do_sample=False, eos_token_id=self.tokenizer.eos_token_id, streamer=streamer,
+                                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+
+        worker = threading.Thread(target=generate, daemon=True)
+        worker.start()
+        try:
+            yield from streamer
+        finally:
+            worker.join()
 
     # -- extraction: the answer can only be a span of the evidence -----------------------
     def extract(self, prompt: str, evidence: Sequence[str], max_new_tokens: int = 24) -> Extraction:

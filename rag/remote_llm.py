@@ -18,7 +18,7 @@ import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 from urllib.parse import urlparse
 
 from rag import offline
@@ -96,6 +96,7 @@ class RemoteGenerator:
     # pipeline uses its few-shot prompt, which instruct models follow as well.
     chat = False
     scores_answers = False  # a server decodes; the pipeline then uses `extract`, not `choose`/`score`
+    remote = True  # written mode (rag/written.py) goes to /chat/completions: the server applies the chat template
 
     def __init__(self, endpoint: Endpoint, token: str | None = None):
         self.endpoint, self._token = endpoint, token
@@ -137,6 +138,41 @@ class RemoteGenerator:
         for marker in stop or ():
             text = text.split(marker)[0]
         return text.strip()
+
+    def write(self, system: str, user: str, max_new_tokens: int = 200) -> Iterator[str]:
+        """Written mode: the server's greedy chat reply, streamed (server-sent events), piece by piece."""
+        body = {"model": self.name, "temperature": 0, "max_tokens": max_new_tokens, "stream": True,
+                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        request = urllib.request.Request(self.endpoint.base + "/chat/completions", json.dumps(body).encode(),
+                                         headers, method="POST")
+        try:
+            response = urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:200].decode(errors="replace").strip()
+            raise _ServerRefused(exc.code, f"the inference server at {self.endpoint.spec} answered {exc.code} to "
+                                 f"/chat/completions: {detail or exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ModelProblem(f"cannot reach the inference server at {self.endpoint.spec}: "
+                               f"{getattr(exc, 'reason', exc)}; start it or fix --llm") from None
+        with response:
+            for line in response:
+                line = line.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    choice = (json.loads(data).get("choices") or [{}])[0]
+                except ValueError:
+                    raise ModelProblem(f"the inference server at {self.endpoint.spec} streamed something other "
+                                       "than JSON on /chat/completions") from None
+                piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+                if piece:
+                    yield piece
 
     def extract(self, prompt: str, evidence: Sequence[str], max_new_tokens: int = 24) -> Extraction:
         """The server's greedy reply, held to a span of `evidence`, with the features calibration reads."""

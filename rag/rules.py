@@ -3,7 +3,8 @@
 A rule has a stable code (the JSON `reason` carries it), a one-line docstring, the languages it
 applies to and a stage: `evidence` rules say which sentences may be cited, `span` rules which short
 answers may be chosen, `gate` rules refuse an answer outright, `shown` rules say whether the short answer
-is shown or the quote stands in for it. `AskPipeline(disabled={"code"})` and
+is shown or the quote stands in for it, `sentence` rules check each sentence of a written answer (rag/written.py).
+`AskPipeline(disabled={"code"})` and
 `bench/evaluate.py --ablate CODE` switch one off to measure what it does.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rag.language import Language
 
 if TYPE_CHECKING:
     from rag.answer import Draft
+    from rag.written import Claim
 
 ALL_LANGUAGES = ()
 
@@ -25,7 +27,7 @@ ALL_LANGUAGES = ()
 @dataclass(frozen=True)
 class Rule:
     code: str
-    stage: str  # "evidence", "span", "gate" or "shown"
+    stage: str  # "evidence", "span", "gate", "shown" or "sentence"
     check: Callable
     languages: tuple[str, ...] = ALL_LANGUAGES  # empty: every language
 
@@ -91,6 +93,14 @@ class Rules:
     def shows_span(self, draft: "Draft") -> bool:
         return all(r.check(draft, self.language) for r in self._of("shown"))
 
+    def unsupported(self, claim: "Claim") -> Reason | None:
+        """The first `sentence` rule a written sentence fails, with its message; None if it passes them all."""
+        for r in self._of("sentence"):
+            values = r.check(claim, self.language)
+            if values is not None:
+                return Reason(r.code, self.language.say(r.code, **values))
+        return None
+
     def reason(self, code: str, **values) -> Reason:
         return Reason(code, self.language.say(code, **values))
 
@@ -153,8 +163,10 @@ def fits_kind(question: str, span: str, language: Language) -> bool:
                    for w in language.content_words(span))
     amount = any(_QUANTITY.match(token) for token in span.split()) or bool(words & language.amount_words)
     if kind == "measure":
-        numbers = "|".join(sorted(language.amount_words - language.frequencies - {"several", "few", "none", "percent"}))
-        measure = re.compile(rf"(?<![\w:])(?:\d[\d,.]*|(?i:{numbers}))(?:-?(?P<unit>[a-z%°]\w*)|\s+(?P<word>[a-z%°£€$]\w*))")
+        numbers = "|".join(sorted(language.amount_words - language.frequencies - language.vague_amounts))
+        # A unit starts with a small letter (any alphabet's) or a sign: "12 km", "3 élèves", "58 000 €".
+        unit = r"(?:(?![A-Z\u00c0-\u00de])[^\W\d_]|[%°])"
+        measure = re.compile(rf"(?<![\w:])(?:\d[\d,.]*|(?i:{numbers}))(?:-?(?P<unit>{unit}\w*)|\s+(?P<word>(?:{unit}|[£€$])\w*))")
         return bool(words & (language.time_words | language.frequencies)) or any(
             m["unit"] or m["word"] not in language.stopwords for m in measure.finditer(span))
     return amount if kind == "amount" else amount or bool(words & language.time_words)
@@ -208,7 +220,8 @@ def neighbour(draft: "Draft", language: Language) -> dict | None:
             kin = [w for w in words if _IDENTIFIER.fullmatch(w) and _shape(w, language) == _shape(asked, language)]
         else:
             group = next((g for g in language.calendar if language.normalise(asked) in g), frozenset())
-            kin = [w for w in words if w[:1].isupper() and language.normalise(w) in group]  # not "may" the verb
+            kin = [w for w in words if language.normalise(w) in group
+                   and (w[:1].isupper() or not language.capitalised_calendar)]  # not "may" the verb
         if kin:
             return {"asked": asked, "said": kin[0]}
     return None
@@ -268,7 +281,12 @@ _IDENTIFIER = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]+")  # "7C", "B2",
 
 
 def _tokens(text: str, language: Language) -> set[str]:
-    text = language.normalise(text).replace("n't", " n't ").replace("whether or not", "whether")
+    """The words a rule compares, an elided word its own token ("n'ont": "n", a negation, and "ont")."""
+    text = language.normalise(text).replace("\u2019", "'")
+    for written, read in language.contractions:
+        text = text.replace(written, read)
+    for elision in language.elisions:
+        text = re.sub(rf"\b{re.escape(elision)}", elision[:-1] + " ", text)
     return set(re.findall(r"[\w']+", text))
 
 
@@ -305,3 +323,26 @@ def _negated_forms(word: str, language: Language) -> set[str]:
         if word.startswith(prefix) and len(word) - len(prefix) > 3:
             forms.add(word[len(prefix):])
     return forms
+
+
+# -- sentence: each sentence of a written answer (rag/written.py) --------------------------------------------------
+@rule("cites-given", "sentence")
+def cites_given(claim: "Claim", language: Language) -> dict | None:
+    """A written sentence cites at least one of the passages the model was given."""
+    return None if claim.cited else {}
+
+
+@rule("facts-in-passages", "sentence")
+def facts_in_passages(claim: "Claim", language: Language) -> dict | None:
+    """Every number, date, time, code, e-mail address, URL and proper name of a written sentence is in a cited passage."""
+    missing = claim.missing_facts(language)
+    return {"facts": ", ".join(missing)} if missing else None
+
+
+@rule("quote-found", "sentence")
+def quote_found(claim: "Claim", language: Language) -> dict | None:
+    """A sentence of a cited passage supports the written sentence well enough to be quoted for it."""
+    from rag.written import SUPPORT_THRESHOLD
+
+    found = claim.quote(language)
+    return None if found and found[2] >= SUPPORT_THRESHOLD else {}

@@ -32,6 +32,9 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir(APP)))
     max_new_tokens: int = 32
     allow_remote_llm: bool = False  # questions may go to an inference server outside the private networks
+    # Answers: "extractive" (a span or quote), "written" (verified sentences, rag/written.py), or "auto": written
+    # with a chat/instruct model or an inference server, extractive with the packaged base model.
+    mode: str = "auto"
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -53,6 +56,7 @@ class Settings:
             else Path(user_cache_dir(APP)),
             max_new_tokens=_env_int("RAG_MAX_NEW_TOKENS", cls.max_new_tokens),
             allow_remote_llm=env.get("RAG_ALLOW_REMOTE_LLM", "") in ("1", "true", "yes"),
+            mode=env.get("RAG_MODE", cls.mode),
         )
         known = {f.name for f in fields(cls)}
         return replace(base, **{k: v for k, v in overrides.items() if k in known and v is not None})

@@ -30,11 +30,12 @@ def test_server_generator_gives_a_cited_answer_and_abstains_on_an_absent_fact(de
     questions = tmp_path / "questions.txt"
     questions.write_text("How many days of paid annual leave do employees get?\n"
                          "What is the parking fee at the Bergen office?\n")
-    result = run_cli("-m", "rag.ask", "--batch", str(questions), "--llm", llm_url,
+    # The packaged base model behind a server: extractive, as `auto` would write with an instruct model there.
+    result = run_cli("-m", "rag.ask", "--batch", str(questions), "--llm", llm_url, "--mode", "extractive",
                      env={"RAG_STORE": demo_store.store, "RAG_KEY_FILE": str(demo_store.key_file)})
     assert result.returncode == 0, result.stderr
     answered, absent = (json.loads(line) for line in result.stdout.splitlines())
-    assert not answered["abstained"] and answered["answer"].startswith("27 days"), answered
+    assert not answered["abstained"] and "27 days" in answered["answer"], answered
     assert (answered["citations"][0]["source"], answered["citations"][0]["page"]) == ("hr-policy.pdf", 2)
     assert "27 days" in answered["citations"][0]["quote"]
     assert absent["abstained"] and absent["citations"] == [], absent

@@ -159,9 +159,9 @@ def test_headings_are_told_from_lines_that_state_something():
 def test_every_rule_has_a_code_a_stage_and_a_one_line_doc_and_can_be_switched_off():
     assert len(RULES) >= 10
     for code, rule in RULES.items():
-        assert rule.code == code and rule.stage in ("evidence", "span", "gate", "shown") and rule.doc, code
+        assert rule.code == code and rule.stage in ("evidence", "span", "gate", "shown", "sentence") and rule.doc, code
     assert {r.code for r in Rules(ENGLISH, disabled={"negated"}).active} == set(RULES) - {"negated"}
-    assert {r.stage for r in RULES.values()} == {"evidence", "span", "gate", "shown"}
+    assert {r.stage for r in RULES.values()} == {"evidence", "span", "gate", "shown", "sentence"}
     leave = "Employees accrue 27 days of paid annual leave per calendar year."
     found = [Passage(id="c1", text=leave, source="doc.md", page=None, start=0, end=len(leave))]
     draft = Draft("Which employees do not accrue paid leave?", found, span="27 days", passage=found[0], quote=leave)

@@ -59,7 +59,8 @@ def test_ask_returns_the_cli_json_with_a_cited_answer(rag_server):
         seconds = time.perf_counter() - started
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert set(answer) == {"question", "answer", "abstained", "citations", "timings", "confidence"}
+    assert set(answer) >= {"question", "answer", "abstained", "citations", "timings", "confidence", "span",
+                           "span_confidence", "language", "mode"}
     assert not answer["abstained"] and "27" in answer["answer"]
     cited = answer["citations"][0]
     assert (cited["source"], cited["page"]) == ("hr-policy.pdf", 2) and "27 days" in cited["quote"]

@@ -58,6 +58,10 @@ class Language:
     prompt: Prompt
     messages: dict[str, str] = field(repr=False)  # every user-facing phrase, by key (see english.py)
     elisions: tuple[str, ...] = ()  # "l'", "d'": split off a word before it is looked up
+    # Rewrites before a rule reads a text's words: "don't" holds the negation "n't".
+    contractions: tuple[tuple[str, str], ...] = ()
+    vague_amounts: frozenset[str] = frozenset()  # amount words that are no number before a unit ("several")
+    capitalised_calendar: bool = False  # month names are capitalised, so "may" the verb is not May
 
     # -- words ---------------------------------------------------------------------------
     @staticmethod

@@ -4,6 +4,7 @@ Every response carries a strict Content-Security-Policy; every request except th
 and the page's static files becomes one entry of the store's audit log (user, action, outcome).
 """
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -12,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -162,6 +163,8 @@ class Scoped(BaseModel):
 class AskBody(Scoped):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int | None = Field(default=None, ge=1, le=MAX_K)
+    mode: str | None = Field(default=None, pattern=r"^(auto|extractive|written)$")  # none: the server's setting
+    stream: bool = False  # server-sent events: the written answer as it is written, then the answer
 
 
 class SearchBody(Scoped):
@@ -183,6 +186,20 @@ class TokenBody(BaseModel):
     role: str
     totp: bool = False
     collections: str = Field(default="*", max_length=1000)
+
+
+async def _server_sent(events):
+    """`text`, `kept`, `dropped` and `answer` events as server-sent events; a failure is an `error` event."""
+    try:
+        async for event in events:
+            data = event.to_dict()["data"]
+            yield f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    except UsageError as exc:
+        yield f"event: error\ndata: {json.dumps({'error': str(exc)})}\n\n"
+    except Exception:
+        log.exception("a streamed answer failed")
+        yield ("event: error\ndata: " + json.dumps({"error": "the server could not do this now; its operator can see "
+                                                           "why in the server log"}) + "\n\n")
 
 
 def _static(body: bytes, kind: str):
@@ -318,7 +335,13 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
     @app.post("/ask")
     async def ask(body: AskBody, request: Request, user: Annotated[User, authorize("reader", "ask")]):
         names = scope(request, user, body.collection)
-        answer = await backend.ask(names, body.question, body.k, audit_user(user.name), body.within, body.lang)
+        if body.stream:
+            events = backend.stream(names, body.question, body.k, audit_user(user.name), body.within, body.lang,
+                                    body.mode)
+            request.state.audited = True  # Assistant.stream writes the entry once the answer is made
+            return StreamingResponse(_server_sent(events), media_type="text/event-stream")
+        answer = await backend.ask(names, body.question, body.k, audit_user(user.name), body.within, body.lang,
+                                   body.mode)
         request.state.audited = True  # Assistant.ask wrote the entry, with question and answer sealed
         return Response(answer.to_json(), media_type="application/json")
 

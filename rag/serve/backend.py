@@ -63,8 +63,32 @@ class Backend:
         return await asyncio.get_running_loop().run_in_executor(self._worker, partial(fn, *args, **kwargs))
 
     async def ask(self, names: list[str], question: str, k: int | None, user: str, within: list[str],
-                  lang: str | None = None):
-        return await self._run(lambda: self.assistant(names).ask(question, k, user=user, within=within, lang=lang))
+                  lang: str | None = None, mode: str | None = None):
+        return await self._run(lambda: self.assistant(names).ask(question, k, user=user, within=within, lang=lang,
+                                                                 mode=mode))
+
+    async def stream(self, names: list[str], question: str, k: int | None, user: str, within: list[str],
+                     lang: str | None = None, mode: str | None = None):
+        """`Assistant.stream`'s events as they come, made on the model's worker thread."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        done = object()
+
+        def work():
+            try:
+                for event in self.assistant(names).stream(question, k, user=user, within=within, lang=lang,
+                                                          mode=mode):
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+            except Exception as exc:  # raised again on the event loop, where the response is written
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        self._worker.submit(work)
+        while (item := await queue.get()) is not done:
+            if isinstance(item, Exception):
+                raise item
+            yield item
 
     async def search(self, names: list[str], query: str, k: int | None, within: list[str], lang: str | None = None):
         return await self._run(lambda: self.assistant(names).search(query, k, within=within, lang=lang))

@@ -63,11 +63,21 @@ function quoteNode(quote, span) {
   return mark;
 }
 
+// A written answer: each verified sentence with its markers, one after the other.
+function writtenNode(a) {
+  const node = el("p", null, "answer written");
+  a.sentences.forEach((s, i) => {
+    node.append(el("span", (i ? " " : "") + s.text + " " + s.citations.map((n) => "[" + n + "]").join(""), "sentence"));
+  });
+  return node;
+}
+
 async function showAnswer(a) {
   const words = await messages(a.language || "en");
   const box = $("answer");
   box.replaceChildren();
-  box.append(el("p", a.answer, a.abstained ? "answer abstained" : "answer"));
+  box.append(a.mode === "written" ? writtenNode(a) : el("p", a.answer, a.abstained ? "answer abstained" : "answer"));
+  if (a.fallback) box.append(el("p", say(words, "written.fallback"), "meta"));
   const span = a.span;  // null when the quote itself is the answer
   for (const [acronym, longForm] of Object.entries(a.read_as || {}))
     box.append(el("p", say(words, "read_as", { acronym: acronym, long_form: longForm }), "meta"));
@@ -78,9 +88,12 @@ async function showAnswer(a) {
       const item = el("li");
       item.append(el("span", "[" + c.n + "] " + where(words, c.source, c.page, c.ocr), "where"),
                   el("span", "  " + say(words, "score") + " " + c.score.toFixed(2), "score"));
-      const quote = el("blockquote");
-      quote.append(quoteNode(c.quote, span));
-      item.append(quote);
+      // A written answer's passage may support several sentences: one quote each ("\n…\n" between them).
+      for (const part of c.quote.split("\n…\n")) {
+        const quote = el("blockquote");
+        quote.append(quoteNode(part, span));
+        item.append(quote);
+      }
       list.append(item);
     }
     box.append(list);
@@ -99,8 +112,47 @@ async function showAnswer(a) {
     }
     box.append(list);
   }
-  box.append(el("p", say(words, "web.confidence") + " " + a.confidence.toFixed(2) + " · " +
+  if (a.mode === "written" && a.dropped && a.dropped.length)
+    box.append(el("p", say(words, "written.dropped") + " " + a.dropped.map((d) => d.code).join(", "), "meta"));
+  box.append(el("p", (a.mode === "written" ? "" : say(words, "web.confidence") + " " + a.confidence.toFixed(2) + " · ") +
                      Math.round(a.timings.total_ms) + " ms", "meta"));
+}
+
+// Ask with server-sent events: a written answer shows as the model writes it, each sentence marked once it is
+// verified or dropped; then the answer itself (only the verified sentences). An extractive answer comes at once.
+async function askStreaming(data) {
+  const headers = { "Content-Type": "application/json", Authorization: "Bearer " + session };
+  const response = await fetch("/ask", { method: "POST", headers, body: JSON.stringify(Object.assign({ stream: true }, data)) });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401 && session) loggedOut(say(pageWords, "web.session_ended"));
+    throw new Error(body.error || ("HTTP " + response.status));
+  }
+  const box = $("answer");
+  const live = el("p", null, "meta live");
+  const checks = el("ul", null, "checks");
+  box.replaceChildren(live, checks);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const kind = (block.match(/^event: (.*)$/m) || [])[1];
+      const payload = JSON.parse((block.match(/^data: (.*)$/m) || [, "null"])[1]);
+      if (kind === "text") live.textContent += payload;
+      else if (kind === "kept" || kind === "dropped") {
+        const mark = say(pageWords, kind === "kept" ? "written.kept_mark" : "written.dropped_mark");
+        checks.append(el("li", (kind === "kept" ? "✓ " : "✗ ") + mark + ": " + payload.text, kind));
+      } else if (kind === "error") throw new Error(payload.error);
+      else if (kind === "answer") await showAnswer(payload);
+    }
+  }
 }
 
 // The collections this token may use: all selected at first; the question and the list follow the choice.
@@ -191,8 +243,7 @@ document.addEventListener("DOMContentLoaded", () => {
     busy(event.target, async () => {
       $("answer").replaceChildren(el("p", say(pageWords, "web.thinking"), "meta"));
       const within = $("within").value.trim();
-      await showAnswer(await postJSON("/ask", { question: $("question").value, collection: chosenCollections(),
-                                                in: within ? [within] : [] }));
+      await askStreaming({ question: $("question").value, collection: chosenCollections(), in: within ? [within] : [] });
     });
   });
   $("upload").addEventListener("submit", (event) => {
