@@ -29,7 +29,7 @@ from rag.segment import Quote
 
 # Question-word coverage is left out on purpose: SQuAD 2.0's unanswerable questions were written to
 # overlap their paragraph, so a model fitted there learns "overlap means unanswerable", which is
-# wrong for real questions. Coverage enters only as a gate (rule `off-topic`).
+# wrong for real questions.
 CALIBRATED_FEATURES = ("top_score", "cited_score", "sentence_similarity", "mean_logprob", "allowed_mass",
                        "span_words", "echo", "unknown_margin")
 # Whether the span is right also depends on whether the question's wording says what kind of answer it wants.
@@ -314,15 +314,13 @@ class AskPipeline:
             passage, evidence, similarity = self.evidence_sentence(draft)
             sentence = evidence.text
             draft.evidence = (passage, sentence)
-            language, rules = draft.language, self.rules(draft.language)
+            language = draft.language
             prompt = self.prompt(draft.expanded, [sentence], language=language)
             candidates = answer_candidates(sentence, draft.expanded, language)
             if candidates and self.generator.scores_answers:
                 # Whole-span scoring: greedy decoding commits to its first token and sometimes
                 # copies half the sentence ("The Normans (Norman: ...) were" for "In what country?").
-                # Only spans the `span` rules allow may be chosen, if the sentence has any.
-                fitting = [rules.fits(draft.question, c) for c in candidates]
-                result = self.generator.choose(prompt, candidates, fitting if any(fitting) else None)
+                result = self.generator.choose(prompt, candidates)
                 unknown = self.unknown_margin(draft.expanded, sentence, result.text, language)
             else:  # servers, or a sentence that offers no candidate: constrained greedy decoding
                 result = self.generator.extract(prompt, [sentence], self.max_new_tokens)

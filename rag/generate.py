@@ -108,7 +108,7 @@ class Generator(Protocol):
     def write(self, system: str, user: str, max_new_tokens: int = 200) -> Iterator[str]: ...  # written mode
 
     # Only where `scores_answers`:
-    def choose(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None) -> Extraction: ...
+    def choose(self, prompt: str, answers: Sequence[str]) -> Extraction: ...
 
     def score(self, prompt: str, answers: Sequence[str]) -> list[float]: ...
 
@@ -244,15 +244,11 @@ class LocalGenerator:
         mean = sum(logprobs) / len(logprobs) if logprobs else -math.inf
         return Extraction(text, mean, mass)
 
-    def choose(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None) -> Extraction:
+    def choose(self, prompt: str, answers: Sequence[str]) -> Extraction:
         """The answer the model finds likeliest as a whole, with its mean token log-probability and the
-        probability the model puts on starting any of the answers at all.
-
-        Only `eligible` answers (all by default) may be chosen; that probability still counts every
-        answer, so it means the same whether or not the question's wording rules some out."""
-        eligible = list(eligible) if eligible is not None else [True] * len(answers)
-        totals, first = self._score(prompt, answers, eligible)
-        best = max((i for i in range(len(answers)) if eligible[i]), key=totals.__getitem__)
+        probability the model puts on starting any of the answers at all."""
+        totals, first = self._score(prompt, answers)
+        best = max(range(len(answers)), key=totals.__getitem__)
         tokens = len(self.tokenizer.encode(" " + answers[best], add_special_tokens=False)) + 1
         return Extraction(answers[best], totals[best] / tokens, first)
 
@@ -260,13 +256,12 @@ class LocalGenerator:
         """log P(answer, then the end of the answer | prompt) for each answer."""
         return self._score(prompt, answers)[0]
 
-    def _score(self, prompt: str, answers: Sequence[str], eligible: Sequence[bool] | None = None,
-               keep: int = 24) -> tuple[list[float], float]:
+    def _score(self, prompt: str, answers: Sequence[str], keep: int = 24) -> tuple[list[float], float]:
         """log P(answer, then the end of the answer | prompt) for each answer, and the probability
         mass on the answers' first tokens.
 
         Greedy decoding commits to its first token; scoring whole candidate spans finds the span
-        the model prefers as a whole. Only the `keep` eligible answers whose first token the model
+        the model prefers as a whole. Only the `keep` answers whose first token the model
         likes best are scored; the others get -inf. Only the longest answer of each chain of answers
         that extend one another ("1932", "1932 by the firm") is run: the shorter ones are read along
         its way.
@@ -279,8 +274,7 @@ class LocalGenerator:
         with torch.inference_mode():
             last_logits, prompt_cache = self._prefill(ids)
             first = torch.log_softmax(last_logits.float(), dim=-1)
-            kept = sorted((i for i in range(len(sequences)) if eligible is None or eligible[i]),
-                          key=lambda i: -float(first[sequences[i][0]]))[:keep]
+            kept = sorted(range(len(sequences)), key=lambda i: -float(first[sequences[i][0]]))[:keep]
             paths = _longest_chains([tuple(sequences[i]) for i in kept])
             tables = dict(zip(paths, self._path_logprobs(prompt_cache, ids.shape[1], paths)))
             for i in kept:

@@ -1,4 +1,4 @@
-"""The gates (rag/answer.py `gate_failure`): evidence that cannot answer the question abstains, saying why."""
+"""The gates and the evidence choice (rag/rules.py, rag/answer.py): what may be cited and what passes."""
 from rag.answer import Draft
 from rag.language.english import ENGLISH
 from rag.retrieve import Passage
@@ -17,13 +17,6 @@ def _draft(question: str, span: str, quote: str) -> Draft:
     passage = Passage(id="c1", text=BOARD, source="board.md", page=None, start=0, end=len(BOARD), score=0.6)
     return Draft(question, [passage], span=span, passage=passage, quote=quote,
                  features={"coverage_quote": 0.5})
-
-
-def test_a_span_that_does_not_name_what_the_question_asks_for_abstains():
-    quote = "Present: Kari Nilsen (chair), Jonas Berg and Eva Dahl."
-    assert gate_failure(_draft("How many members sit on the board?", "Kari Nilsen", quote)) == \
-        "the question asks for an amount and the best sentence found gives none"
-    assert gate_failure(_draft("Who chairs the board?", "Kari Nilsen", quote)) is None
 
 
 def test_a_fitting_span_passes():

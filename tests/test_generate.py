@@ -60,16 +60,11 @@ def test_questions_in_a_row_score_as_if_each_came_first(exact_generator):
     assert exact_generator._shared is not None and len(exact_generator._shared[0]) >= 100  # the start was reused
 
 
-def test_an_ineligible_answer_is_never_chosen_and_the_mass_still_counts_it(exact_generator):
+def test_the_likeliest_whole_answer_is_chosen(exact_generator):
     prompt = ("Context:\n[1] The Harbour Bridge was completed in 1932 by the firm Dorman Long.\n"
               "Question: Which firm built the Harbour Bridge?\nAnswer:")
-    answers = ["Dorman Long", "1932", "the firm Dorman Long"]
-    free = exact_generator.choose(prompt, answers)
-    assert "Dorman Long" in free.text
-    # what a "what year" question may take: only the year
-    year = exact_generator.choose(prompt, answers, eligible=[False, True, False])
-    assert year.text == "1932" and year.mean_logprob < free.mean_logprob
-    assert year.allowed_mass == pytest.approx(free.allowed_mass, rel=1e-4)  # fp32 rounding only
+    chosen = exact_generator.choose(prompt, ["1932", "Dorman Long", "the firm Dorman Long"])
+    assert "Dorman Long" in chosen.text and 0.0 < chosen.allowed_mass <= 1.0
 
 
 def test_unknown_is_likelier_when_the_sentence_does_not_answer_the_question(generator):

@@ -11,10 +11,10 @@ from rag.language import detect as lid
 from rag.language.english import ENGLISH
 from rag.language.french import FRENCH
 from rag.retrieve import Passage
-from rag.rules import Rules, fits_kind
+from rag.rules import Rules
 from rag.segment import segments
 
-_OTHER_GATES = {"not-quoted", "off-topic", "wrong-kind", "low-confidence"}
+_OTHER_GATES = {"not-quoted", "low-confidence"}
 
 
 def mismatch(question: str, sentence: str, passages: list[str]) -> str | None:
@@ -97,48 +97,11 @@ def test_english_question_kinds_are_unchanged(question, kind):
     assert ENGLISH.asked_kind(question) == kind
 
 
-def test_what_a_french_how_many_question_counts():
-    assert FRENCH.counted("Combien de jours de congé payé ai-je par an ?") == ["jours"]
-    assert FRENCH.counted("Combien d'heures de formation sont prévues ?") == ["heures"]
-    assert FRENCH.counted("Combien d’heures de formation sont prévues ?") == ["heures"]
-    assert FRENCH.counted("Combien de jours d'absence sont autorisés ?") == ["jours"]  # elided "d'" ends it
-    assert FRENCH.counted("Combien y a-t-il de salles de réunion ?") == ["salles"]
-    assert FRENCH.counted("Combien de temps dure l'essai ?") == []  # a length, not a thing counted
-    assert FRENCH.counted("Combien coûte l'abonnement ?") == []
-    assert ENGLISH.counted("How many days of paid leave do I get?") == ["days"]
-
-
-def test_french_kinds_fit_french_spans():
-    assert fits_kind("Combien de jours de congé ?", "vingt-cinq jours ouvrés", FRENCH)
-    assert fits_kind("Quel pourcentage est remboursé ?", "0,42 %", FRENCH)
-    assert fits_kind("En quelle année a-t-elle été fondée ?", "en 1974", FRENCH)
-    assert not fits_kind("En quelle année a-t-elle été fondée ?", "à Lyon", FRENCH)
-    assert fits_kind("Pendant combien de temps dure l'essai ?", "quatre mois", FRENCH)
-    assert not fits_kind("Combien de jours de congé ?", "un employé", FRENCH)  # "un" is an article here
-    assert fits_kind("Quand ferme la bibliothèque ?", "le samedi", FRENCH)
-    assert not fits_kind("Pourquoi le projet a-t-il pris du retard ?", "trois mois", FRENCH)
-
-
-def test_negation_words():
-    assert {"ne", "n", "pas", "jamais", "rien", "aucun", "aucune", "sans", "ni", "non"} <= FRENCH.negations
-    # "plus" is also "more" ("le plus grand"), "personne" also "person": "ne" marks their negation.
-    assert not {"plus", "personne"} & FRENCH.negations
-
-
-LAPTOPS = "Tous les ordinateurs portables sont chiffrés avec BitLocker."
-
-
-def test_french_gates():
-    assert mismatch("Quels appareils ne sont pas chiffrés ?", LAPTOPS, [LAPTOPS]) == \
-        "la question est à la forme négative, la phrase citée ne l'est pas"
-    assert mismatch("Quels appareils sont chiffrés ?", LAPTOPS, [LAPTOPS]) is None
-    assert mismatch("Quel est le service le plus grand ?", "Le service juridique est le plus grand.",
-                    ["Le service juridique est le plus grand."]) is None  # a superlative, not a negation
-    assert mismatch("Quel est le délai minimum ?", "Le délai maximum est de trente jours.",
-                    ["Le délai maximum est de trente jours."]) == \
-        "la question demande « minimum », la phrase citée dit « maximum »"
-    assert mismatch("Combien de jours de congé ?", "Le badge coûte 12 euros.", ["Le badge coûte 12 euros."]) == \
-        "la question compte des « jours », la phrase citée ne les nomme pas"
+def test_french_gates_speak_french():
+    laptops = "Tous les ordinateurs portables sont chiffrés avec BitLocker."
+    assert mismatch("Quels appareils de Quimper sont chiffrés ?", laptops, [laptops]) == \
+        "les passages trouvés ne mentionnent pas 'Quimper'"
+    assert mismatch("Quels appareils sont chiffrés ?", laptops, [laptops]) is None
 
 
 def test_lexical_stopwords_are_a_list_bm25s_has():
@@ -188,8 +151,7 @@ def test_every_language_has_every_message_and_field(code):
         assert _values(template).keys() == _values(ENGLISH.messages[key]).keys(), key
         said = language.say(key, **_values(template))
         assert said and "{" not in said
-    for name in ("stopwords", "articles", "negations", "opposites", "negating_prefixes", "amount_words",
-                 "time_words", "frequencies", "magnitudes", "calendar", "kind_patterns"):
+    for name in ("stopwords", "articles", "magnitudes", "kind_patterns"):
         assert getattr(language, name), name
     prompt = language.prompt
     assert prompt.unknown in prompt.unknown_examples and prompt.unknown in prompt.unknown_instruction

@@ -44,24 +44,12 @@ class Language:
     # on its design questions (docs/design.md#languages).
     lexical_stemmer: str | None
     articles: frozenset[str]  # function words an answer may start with ("the Normans")
-    negations: frozenset[str]  # words that turn a question around
-    opposites: tuple[tuple[str, str], ...]  # words that name the other end of a scale
-    negating_prefixes: tuple[str, ...]  # "un"paid, "non"-resident
-    amount_words: frozenset[str]  # number words: an amount without digits
-    time_words: frozenset[str]  # names of times and periods
-    frequencies: frozenset[str]  # "once", "twice"
     magnitudes: frozenset[str]  # words that scale the number before them ("million")
-    calendar: tuple[frozenset[str], ...]  # month names, day names: a code-like family of names
     # (kind, pattern on the normalised question padded with spaces), first match wins
     kind_patterns: tuple[tuple[str, re.Pattern], ...]
-    counted_pattern: re.Pattern  # what a "how many" question counts: its first group
     prompt: Prompt
     messages: dict[str, str] = field(repr=False)  # every user-facing phrase, by key (see english.py)
     elisions: tuple[str, ...] = ()  # "l'", "d'": split off a word before it is looked up
-    # Rewrites before a rule reads a text's words: "don't" holds the negation "n't".
-    contractions: tuple[tuple[str, str], ...] = ()
-    vague_amounts: frozenset[str] = frozenset()  # amount words that are no number before a unit ("several")
-    capitalised_calendar: bool = False  # month names are capitalised, so "may" the verb is not May
 
     # -- words ---------------------------------------------------------------------------
     @staticmethod
@@ -99,21 +87,10 @@ class Language:
 
     # -- questions -----------------------------------------------------------------------
     def asked_kind(self, question: str) -> str | None:
-        """"year", "amount", "time", "measure" or "reason" when the question's wording asks for one, else None."""
+        """"year", "amount", "time", "measure" or "reason" when the question's wording asks for one, else None
+        (a feature of the span's calibrated check: whether the question says what kind of answer it wants)."""
         padded = f" {_apostrophes(self.normalise(question))} "
         return next((kind for kind, pattern in self.kind_patterns if pattern.search(padded)), None)
-
-    def counted(self, question: str) -> list[str]:
-        """What a "how many" question counts: its first words after the question words, up to a function
-        word ("days" of "How many days of leave ...")."""
-        match = self.counted_pattern.search(_apostrophes(self.normalise(question)))
-        words = []
-        for word in (match.group(1).split() if match else [])[:2]:
-            # An elided function word ends it too: "jours" of "combien de jours d'absence".
-            if word in self.stopwords or any(word.startswith(elision) for elision in self.elisions):
-                break
-            words.append(word)
-        return words
 
     def say(self, key: str, **values) -> str:
         """A user-facing message in this language."""
