@@ -149,6 +149,7 @@ class Retriever:
         if not self.lexical_enabled:
             return {}
         self._refresh_lexical()
+        language = language or languages.of(question)
         sources: set[str] = set()
 
         def plausible(long_form: str) -> bool:
