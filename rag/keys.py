@@ -106,23 +106,51 @@ def _reseal_collection(settings: Settings, vault: Vault, progress) -> int:
     manifest.save(vault.state_dir, keys)
     store = open_store(settings, keys)
     done = 0
-    while True:
-        stale = [(i, s, m, v) for i, s, m, v in store.scan(include_vectors=True) if int(m["kv"]) != keys.current]
-        stale = [r for r in stale if r[2]["src"] in manifest.entries][:BATCH]  # leftovers of no document stay
-        if not stale:
-            break
+
+    def reseal(stale: list) -> int:
         sealed = [seal(base64.b64decode(manifest.entries[m["src"]].document_key), keys.current, m["src"],
                        store.name, i, vault.open_record(i, s)) for i, s, m, _ in stale]
         store.upsert_records([r[0] for r in stale], np.asarray([r[3] for r in stale], dtype=np.float32),
                              [{**r[2], "sealed": blob, "kv": keys.current} for r, blob in zip(stale, sealed)])
-        done += len(stale)
+        return len(stale)
+
+    # One pass by key over the records not yet under the current key (a resumed run finds fewer).
+    stale = []
+    for record in store.scan(include_vectors=True, where={"kv": {"$ne": keys.current}}):
+        if record[2]["src"] not in manifest.entries:
+            continue  # leftovers of no document stay (and never open)
+        stale.append(record)
+        if len(stale) >= BATCH:
+            done += reseal(stale)
+            stale = []
+            if progress:
+                progress(done)
+    if stale:
+        done += reseal(stale)
         if progress:
             progress(done)
     for entry in manifest.entries.values():
         entry.retiring_key = ""
     manifest.save(vault.state_dir, keys)
+    _reseal_lexicon(vault, keys)
     scrub_vector_files(settings)  # this process held every record in clear
     return done
+
+
+def _reseal_lexicon(vault: Vault, keys) -> None:
+    """The collection's lexical index, rewritten under the new data key before the old one is destroyed."""
+    from filelock import FileLock
+
+    from rag.store.lexicon import Files, LexiconWriter
+
+    if Files(vault.state_dir, keys).stamp() is None:
+        return  # none yet: the next open builds it under the new key
+    with FileLock(str(Path(vault.state_dir) / ".ingest.lock"), timeout=float(os.environ.get("RAG_LOCK_WAIT", "10"))):
+        writer = LexiconWriter.open(vault.state_dir, keys)
+        try:
+            writer.reseal()
+        finally:
+            writer.close()
 
 
 def main(argv: list[str] | None = None) -> int:

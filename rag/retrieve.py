@@ -1,14 +1,13 @@
-"""Retrieve: dense (Chroma) and lexical (BM25, in memory only) search, fused by reciprocal rank.
+"""Retrieve: dense (Chroma) and lexical (BM25 over each collection's sealed on-disk index), fused by reciprocal rank.
 
-The lexical index holds document words, so it is never written anywhere: it is rebuilt in
-memory from the decrypted records when a store is opened. Each chunk is analysed in its own
-document's language and a question in its own, so a mixed store serves both.
+The lexical index (`rag.store.lexicon`) is written by each ingest, prune and deletion, sealed under the
+collection's key, and read at open without touching a record: opening a store no longer decrypts every chunk.
+Each chunk is analysed in its own document's language and a question in its own, so a mixed store serves both.
 """
 from __future__ import annotations
 
 import copy
-import math
-import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -18,15 +17,16 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag import language as languages
-from rag.acronyms import AcronymIndex, expand
+from rag.acronyms import expand
 from rag.language import Language
+from rag.store.lexicon import LexiconSet, memory_lexicon
 from rag.store.records import MissingKey
 from rag.store.vault import CollectionSet, is_within
 
-COUNT_INTERVAL_S = 2.0
 PLAUSIBLE_SOURCES_K = 4  # an acronym's long form must come from the documents of this many first passages
 HOLDING_CANDIDATES = 200
 RRF_K = 5  # chosen on SQuAD train (hit@3 0.907 at the usual 60, 0.928 at 5): trusts the top ranks of each retriever
+PASSAGE_CACHE = 4096  # decrypted passages kept for the verbatim phrase check and lexical-only hits
 
 
 @dataclass
@@ -57,34 +57,28 @@ def _passage(record_id: str, payload: dict) -> Passage:
 
 
 class LexicalIndex:
-    """BM25 over every decrypted chunk, in memory only, each analysed by its own language's `terms`."""
+    """BM25 over the given passages, each analysed by its own language's `terms`, built in memory: the same
+    index and scores as a store's persistent one (`rag.store.lexicon`), for passages that are in no store."""
 
     def __init__(self, passages: dict[str, Passage]):
-        import logging
-
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and would print per index
         self.ids = list(passages)
-        self.index = bm25s.BM25()
-        self.index.index([languages.get(passages[i].language).terms(passages[i].text) for i in self.ids],
-                         show_progress=False)
-        # Chunks holding each word: the index's sparse columns, one per vocabulary word.
-        self._holding = np.diff(self.index.scores["indptr"])
+        self.index = memory_lexicon((i, p.source, p.source, p.text, p.language) for i, p in passages.items())
 
     def rarity(self, word: str, language: Language) -> float:
         """The word's inverse document frequency over the chunks: "compliance" outweighs "officer"."""
         terms = language.terms(word)
-        column = self.index.vocab_dict.get(terms[0]) if terms else None
-        holding = int(self._holding[column]) if column is not None and column < len(self._holding) else 0
-        return math.log((len(self.ids) + 1) / (holding + 0.5))
+        return self.index.rarity(terms[0] if terms else None)
 
     def search(self, query: str, k: int, language: Language) -> list[tuple[str, float]]:
-        terms = [t for t in language.terms(query) if t in self.index.vocab_dict]
-        if not terms or not self.ids:
-            return []
-        docs, scores = self.index.retrieve([terms], k=min(k, len(self.ids)), show_progress=False)
-        return [(self.ids[d], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [(h.id, h.score) for h in self.index.search(language.terms(query), k)]
+
+
+class _Shared:
+    """What a retriever and its scoped views share: the open lexical index and the decrypted-passage cache."""
+
+    def __init__(self):
+        self.lexicon: LexiconSet | None = None
+        self.passages: OrderedDict[str, Passage] = OrderedDict()
 
 
 class Retriever:
@@ -94,14 +88,10 @@ class Retriever:
         self.store, self.embedder = store, embedder
         self.within: tuple[str, ...] = ()  # folders or files (`--in`) that bound every search; empty: all
         self.lexical_enabled = lexical
-        self._lexical: LexicalIndex | None = None
-        self._acronyms = AcronymIndex([])
-        self._passages: dict[str, Passage] = {}
-        self._count = -1
-        self._counted_at = -math.inf
+        self._shared = _Shared()
 
     def scoped(self, within: Sequence[str]) -> "Retriever":
-        """The same retriever (and its in-memory index) searching only under the folders or files `within`."""
+        """The same retriever (and its index) searching only under the folders or files `within`."""
         view = copy.copy(self)
         view.within = tuple(within)
         return view
@@ -110,45 +100,40 @@ class Retriever:
         """Decrypt one record (AEAD-checked) into a passage."""
         return _passage(record_id, self.store.open(record_id, sealed))
 
-    def _refresh_lexical(self, seen: Sequence[str] = (), force: bool = False) -> None:
-        """Rebuild the in-memory index when the store changed under it.
+    @property
+    def _lexical(self) -> LexiconSet | None:
+        return self._shared.lexicon if self._shared.lexicon is not None and len(self._shared.lexicon) else None
 
-        A dense hit the index has never seen says so at once (a re-ingested file can keep the chunk
-        count while replacing its chunks). The chunk count catches the rest, but Chroma's count
-        grows with the store (12 ms at 100k chunks), so it is asked at most every few seconds.
-        """
-        unseen = any(i not in self._passages for i in seen)
-        now = time.monotonic()
-        if not (force or unseen or now - self._counted_at >= COUNT_INTERVAL_S):
-            return
-        count = self.store.count()
-        self._counted_at = now
-        if not (force or unseen) and count == self._count:
-            return
-        self._passages = {}
-        for record_id, sealed, _, _ in self.store.scan():
-            try:
-                self._passages[record_id] = self.open_record(record_id, sealed)
-            except MissingKey:
-                continue  # left by a kill before its document was recorded; `python -m ingest --check` removes it
-        self._lexical = LexicalIndex(self._passages) if self._passages else None
-        self._acronyms = AcronymIndex(p.text for p in self._passages.values())
-        self._count = count
+    def _refresh_lexical(self, seen: Sequence[str] = (), force: bool = False) -> None:
+        """Open the collections' indexes, or follow them: a few `stat` calls per question tell whether an
+        ingest, prune or deletion changed the index or the manifest since (and a store made before the index
+        gets it built here, once). A dense hit the index does not hold changes nothing: it is a chunk of no
+        recorded document (a kill before its manifest was written), which never opens."""
+        shared = self._shared
+        if shared.lexicon is None:
+            shared.lexicon = LexiconSet.of(self.store.members)
+        if shared.lexicon.refresh() or force:
+            shared.passages.clear()
 
     def rarity(self, word: str, language: Language) -> float:
         """How rare `word` is in the store's chunks (see `LexicalIndex.rarity`); 1.0 for every word
-        without the in-memory index."""
+        without the lexical index."""
         if not self.lexical_enabled:
             return 1.0
         self._refresh_lexical()
-        return self._lexical.rarity(word, language) if self._lexical else 1.0
+        if not self._lexical:
+            return 1.0
+        terms = language.terms(word)
+        return self._lexical.rarity(terms[0] if terms else None)
 
     def read_acronyms(self, question: str, language: Language | None = None) -> dict[str, str]:
         """The question's acronyms the store's documents spell out, with those long forms (see
-        `rag.acronyms`). Needs the in-memory index: without it, none."""
+        `rag.acronyms`). Needs the lexical index: without it, none."""
         if not self.lexical_enabled:
             return {}
         self._refresh_lexical()
+        if not self._lexical:
+            return {}
         language = language or languages.of(question)
         sources: set[str] = set()
 
@@ -158,9 +143,9 @@ class Retriever:
             # document that the question as asked already draws one of its first passages from.
             if not sources:
                 sources.update(p.source for p in self.search(question, PLAUSIBLE_SOURCES_K, language=language))
-            return any(self._passages[i].source in sources for i in self._holding([long_form], {}, language))
+            return any(self._passage(i).source in sources for i in self._holding([long_form], {}, language))
 
-        return self._acronyms.read(question, plausible)
+        return self._lexical.acronyms().read(question, plausible)
 
     def interpret(self, question: str, language: Language | None = None) -> tuple[str, dict[str, str]]:
         """The question as searched (acronyms followed by their long forms) and what was read how."""
@@ -196,27 +181,51 @@ class Retriever:
                     fused[record_id] = fused.get(record_id, 0.0) + 1.0 / (RRF_K + rank)
         shortlist = sorted(fused, key=fused.get, reverse=True)[:max(2 * k, k + 4)]
         missing_cosine = [i for i in shortlist if i not in cosine]
+        sealed = {h.id: h.sealed for h in dense}
         if missing_cosine:  # lexical-only hits: score them densely too, so scores are comparable
-            cosine.update(self._cosines(missing_cosine, vector))
-            if not _retried and any(i not in cosine for i in missing_cosine):
-                # The index still holds chunks the store has deleted: never serve their old text.
+            fetched = self.store.get_with_vectors(missing_cosine)
+            cosine.update({i: float(np.dot(v, vector)) for i, (_, v) in fetched.items()})
+            sealed.update({i: blob for i, (blob, _) in fetched.items()})
+            gone = [i for i in missing_cosine if i not in cosine]
+            if gone:
+                # The index holds chunks the store has deleted (an ingest killed between the two): never
+                # serve them, in this process or, once `ingest --check` or the next ingest ran, any other.
                 self._refresh_lexical(force=True)
-                return self.search_vector(query, vector, k, candidates, phrases, language, _retried=True)
+                self._shared.lexicon.forget(gone)
+                if not _retried:
+                    return self.search_vector(query, vector, k, candidates, phrases, language, _retried=True)
+                shortlist = [i for i in shortlist if i not in gone]
         # Ties in fused rank (one retriever's first against the other's first) go to the closer meaning.
         best = sorted(shortlist, key=lambda i: (fused[i], cosine.get(i, 0.0)), reverse=True)[:k]
-        sealed = {h.id: h.sealed for h in dense}
         passages = []
         for record_id in best:
-            if record_id in self._passages and record_id not in sealed:
-                passage = self._passages[record_id]
-            else:
-                try:
-                    passage = self.open_record(record_id, sealed.get(record_id) or self.store.get([record_id])[record_id])
-                except MissingKey:
-                    continue
-            # A copy: the cached passage is shared, its scores belong to this query only.
+            if record_id not in sealed:
+                continue
+            try:
+                passage = self.open_record(record_id, sealed[record_id])
+            except MissingKey:
+                continue
             passages.append(replace(passage, score=cosine.get(record_id, 0.0), lexical=bm25.get(record_id, 0.0)))
         return passages
+
+    def _passages(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """Decrypted passages of these ids (a bounded cache first, then the store in one request); an id the
+        store no longer holds, or whose key is gone, is left out."""
+        cache = self._shared.passages
+        found = {i: cache[i] for i in ids if i in cache}
+        wanted = [i for i in ids if i not in found]
+        if wanted:
+            for record_id, sealed in self.store.get(wanted).items():
+                try:
+                    found[record_id] = cache[record_id] = self.open_record(record_id, sealed)
+                except MissingKey:
+                    continue
+            while len(cache) > PASSAGE_CACHE:
+                cache.popitem(last=False)
+        return found
+
+    def _passage(self, record_id: str) -> Passage:
+        return self._passages([record_id]).get(record_id) or Passage(record_id, "", "", None, 0, 0)
 
     def _holding(self, phrases: Sequence[str], bm25: dict[str, float], language: Language) -> list[str]:
         """Passages holding one of `phrases` verbatim (line breaks and case aside), best BM25 first."""
@@ -224,19 +233,20 @@ class Retriever:
         if not wanted or not self._lexical:
             return []
         # BM25 narrows a large store down to the passages with the phrases' words; then the verbatim check.
-        found = {i for phrase in phrases for i, _ in self._lexical_search(phrase, HOLDING_CANDIDATES, language)}
-        holding = [i for i in found if any(w in " ".join(self._passages[i].text.lower().split()) for w in wanted)]
+        found = list(dict.fromkeys(i for phrase in phrases
+                                   for i, _ in self._lexical_search(phrase, HOLDING_CANDIDATES, language)))
+        texts = self._passages(found)
+        holding = [i for i in found if i in texts
+                   and any(w in " ".join(texts[i].text.lower().split()) for w in wanted)]
         return sorted(holding, key=lambda i: -bm25.get(i, 0.0))
 
     def _lexical_search(self, query: str, k: int, language: Language) -> list[tuple[str, float]]:
+        terms = language.terms(query)
         if not self.within:
-            return self._lexical.search(query, k, language)
+            return [(h.id, h.score) for h in self._lexical.search(terms, k)]
         # Within a scope the index is asked for more, since it ranks the whole collection.
-        found = self._lexical.search(query, max(k, HOLDING_CANDIDATES), language)
-        return [(i, score) for i, score in found if is_within(self._passages[i].source, self.within)][:k]
-
-    def _cosines(self, ids: list[str], vector: np.ndarray) -> dict[str, float]:
-        return {i: float(np.dot(v, vector)) for i, v in self.store.vectors(ids).items()}
+        found = self._lexical.search(terms, max(k, HOLDING_CANDIDATES))
+        return [(h.id, h.score) for h in found if is_within(h.name, self.within)][:k]
 
 
 class EncryptedStoreRetriever(BaseRetriever):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import pytest
 from conftest import ROOT, copy_docs, network_namespace_available, run_cli
 
@@ -30,7 +32,50 @@ def _store_state():
     return len(ids), len(set(ids)), sum(e.chunks for e in manifest.entries.values()), run_check(repair=False).clean
 
 
-def test_sigkill_at_random_moments_never_loses_or_duplicates_chunks(isolated, tmp_path):
+def _reader(embedder):
+    """A fresh reader of the test's store, as `rag.ask` opens it; None while nothing has been recorded yet."""
+    from rag.errors import KeyProblem, StoreProblem
+    from rag.retrieve import Retriever
+    from rag.settings import Settings
+    from rag.store.keyring import open_keyring
+    from rag.store.vault import open_collections
+
+    settings = Settings.from_env()
+    try:
+        keyring = open_keyring(settings, Path(settings.store), create=False)
+        store = open_collections(settings, keyring, embedder)
+    except (KeyProblem, StoreProblem):
+        return None
+    return Retriever(store, embedder)
+
+
+def _opens_and_answers(embedder) -> None:
+    """The store opens and answers, and its lexical index holds exactly the chunks that open."""
+    from rag import language as languages
+    from test_lexicon import _assert_same_top, _fresh_bm25, _records
+
+    retriever = _reader(embedder)
+    if retriever is None:
+        return
+    hits = retriever.search("Which ledger records claim payments?", 3)
+    records = _records(retriever)
+    readable = [r for r in records if _opens(retriever, r[0])]
+    if not readable:
+        assert hits == []
+        return
+    assert hits and all(h.text for h in hits)
+    reference = _fresh_bm25(readable)
+    english = languages.get("en")
+    for query in ("Vantablue ledger claim payments", "annual leave days", "Saffron Kestrel budget"):
+        found = [(h.id, h.score) for h in retriever._lexical.search(english.terms(query), 5)]
+        _assert_same_top(reference(query, english), found, 5, query)
+
+
+def _opens(retriever, record_id: str) -> bool:
+    return record_id in retriever._passages([record_id])
+
+
+def test_sigkill_at_random_moments_never_loses_or_duplicates_chunks(isolated, tmp_path, embedder):
     docs = copy_docs(isolated / "docs")
     reference = tmp_path / "reference"
     clean = run_cli("-m", "ingest", str(docs), env={"RAG_STORE": str(reference / "store"),
@@ -48,6 +93,7 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates_chunks(isolated, tm
         time.sleep(rng.uniform(0.2, 6.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
+        _opens_and_answers(embedder)  # killed anywhere (its lexical index included), the store still answers
         rerun = run_cli("-m", "ingest", str(docs))
         assert rerun.returncode == 0, rerun.stderr
         count, unique, in_manifest, agree = _store_state()
@@ -56,6 +102,48 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates_chunks(isolated, tm
         survived += 1
         assert time.monotonic() - started < 600
     assert survived == KILLS
+
+
+_INDEX_WRITER = """
+import random, sys
+from filelock import FileLock
+from rag.settings import Settings
+from rag.store.chroma import open_store, state_dir_for
+from rag.store.keyring import open_keyring
+from rag.store.lexicon import LexiconWriter
+from rag.store.vault import Vault
+
+settings = Settings.from_env()
+state_dir = state_dir_for(settings)
+keys = open_keyring(settings, state_dir, create=False).collection("default")
+vault, store = Vault.open("default", keys, state_dir), open_store(settings, keys)
+rng = random.Random(int(sys.argv[1]))
+while True:  # every kind of index write, over and over, until killed
+    with FileLock(str(state_dir / ".ingest.lock")):
+        writer = LexiconWriter.open(state_dir, keys)
+        sources = sorted(writer.state.sources)
+        writer.remove(rng.sample(sources, max(1, len(sources) // 2)))
+        writer.commit()
+        writer.sync(vault, store, show_progress=False)
+        writer.purge() if rng.random() < 0.5 else writer.reseal()
+        writer.close()
+"""
+
+
+def test_a_kill_during_an_index_update_leaves_a_store_that_opens_and_answers(isolated, embedder):
+    from rag.ingest import run_ingest
+    from rag.settings import Settings
+
+    run_ingest([copy_docs(isolated / "docs")], Settings.from_env(), embedder=embedder)
+    rng = random.Random(11)
+    for attempt in range(12):
+        process = subprocess.Popen([sys.executable, "-c", _INDEX_WRITER, str(attempt)], cwd=ROOT,
+                                   env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(1.0, 4.0))  # imports take about a second: later, the writes
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        _opens_and_answers(embedder)
 
 
 def test_check_repairs_chunks_the_manifest_does_not_know(isolated, embedder):

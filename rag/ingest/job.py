@@ -1,8 +1,9 @@
 """The batch job: find files, skip the unchanged, parse in a worker, embed, seal, upsert, prune.
 
 Order of writes per file (crash safety): upsert the new chunks (idempotent ids), then delete
-that source's stale chunks, then record it in the manifest. A kill at any point leaves a store
-that a rerun completes: the manifest only ever claims what Chroma already holds.
+that source's stale chunks, then the lexical index (`rag.store.lexicon`), then record it in the
+manifest. A kill at any point leaves a store that a rerun completes: the manifest only ever claims
+what Chroma already holds, and the index catches up with the manifest by source when it disagrees.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from rag.store.audit import AuditLog
 from rag.store.chroma import ChromaStore, compact, make_client, open_store, state_dir_for
 from rag.store.chroma_internals import scrub_vector_files
 from rag.store.keyring import CollectionKeys, check_collection_name, open_keyring, read_keyring_doc, save_keyring
+from rag.store.lexicon import LexiconWriter, source_version
 from rag.store.manifest import Manifest, SourceEntry
 from rag.store.records import keyed_hash, seal
 from rag.store.vault import Vault, scope_metadata
@@ -152,8 +154,8 @@ def _parts(chunks: list[Chunk]) -> dict[str, list[int]]:
 class _Writer:
     """Gathers parsed files, embeds them in large batches, and commits each file whole."""
 
-    def __init__(self, settings: Settings, embedder, vault: Vault):
-        self.settings, self.embedder, self.vault = settings, embedder, vault
+    def __init__(self, settings: Settings, embedder, vault: Vault, lexicon: LexiconWriter):
+        self.settings, self.embedder, self.vault, self.lexicon = settings, embedder, vault, lexicon
         self.keys, self.manifest = vault.keys, vault.manifest
         self.store: ChromaStore
         self.pending: list[tuple[SourceFile, str, str, list[Chunk], int]] = []
@@ -188,8 +190,12 @@ class _Writer:
             stale = set(self.store.ids_for_source(source_id)) - set(ids)
             self.store.delete(sorted(stale))
             self.deleted += len(stale)
-            self.manifest.entries[source_id] = SourceEntry(source.relative, str(source.root), content_hash,
-                                                           pages, len(chunks), now_iso(), _parts(chunks), document_key)
+            entry = SourceEntry(source.relative, str(source.root), content_hash, pages, len(chunks), now_iso(),
+                                _parts(chunks), document_key)
+            # The index drops the source's old chunks and takes the new ones (written at the next save).
+            self.lexicon.add(source_id, source_version(entry),
+                             [(i, c.text, language[c.part], _document_name(source, c)) for i, c in zip(ids, chunks)])
+            self.manifest.entries[source_id] = entry
             committed.append(source.relative)
         self.pending.clear()
         if time.monotonic() - self.last_save > 2.0:
@@ -197,6 +203,7 @@ class _Writer:
         return committed
 
     def save(self) -> None:
+        self.lexicon.commit()  # before the manifest: a reader then never sees a recorded source unindexed
         self.manifest.save(self.vault.state_dir, self.keys)
         self.last_save = time.monotonic()
 
@@ -262,21 +269,31 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
             summary.ingested = [s.relative for s, _, _ in todo]
             summary.pruned = sorted(e.path for e in gone.values()) if prune else []
             return summary
-        deleted = _ingest_files(todo, settings, embedder, vault, summary, progress, started) if todo else 0
-        if prune and gone:
-            store = open_store(settings, keys, embedder)
-            for sid, entry in gone.items():
-                ids = store.ids_for_source(sid)
-                store.delete(ids)
-                deleted += len(ids)
-                del manifest.entries[sid]  # with it, the document's key: any copy left of its records is unreadable
-                summary.pruned.append(entry.path)
-        if todo or summary.pruned:
-            manifest.save(state_dir, keys)
-        if deleted:
-            compact(open_store(settings, keys, embedder), settings)
-        elif todo:
-            scrub_vector_files(settings)
+        lexicon = LexiconWriter.open(state_dir, keys)
+        try:
+            deleted = _ingest_files(todo, settings, embedder, vault, lexicon, summary, progress, started) if todo else 0
+            if prune and gone:
+                store = open_store(settings, keys, embedder)
+                for sid, entry in gone.items():
+                    ids = store.ids_for_source(sid)
+                    store.delete(ids)
+                    deleted += len(ids)
+                    del manifest.entries[sid]  # with it, the document's key: any copy left of its records is unreadable
+                    summary.pruned.append(entry.path)
+                lexicon.remove(gone)
+                lexicon.commit()
+            if todo or summary.pruned:
+                manifest.save(state_dir, keys)
+            if lexicon.state.sources != _versions(manifest):
+                # A store made before the index, or a run killed between its writes: indexed here, once.
+                lexicon.sync(vault, open_store(settings, keys, embedder), show_progress=progress is not None)
+            if deleted:
+                compact(open_store(settings, keys, embedder), settings)
+                lexicon.purge()  # deleted chunks' term counts leave the disk with their records
+            elif todo:
+                scrub_vector_files(settings)
+        finally:
+            lexicon.close()
         AuditLog(state_dir, keyring).append(
             "ingest", "partial" if summary.failed else "ok",
             {"ingested": len(summary.ingested), "unchanged": len(summary.unchanged), "failed": len(summary.failed),
@@ -288,12 +305,16 @@ def run_ingest(paths: list[str | Path], settings: Settings | None = None, *, pru
     return summary
 
 
-def _ingest_files(todo, settings, embedder, vault: Vault, summary, progress, started) -> int:
+def _versions(manifest: Manifest) -> dict[str, str]:
+    return {sid: source_version(e) for sid, e in manifest.entries.items()}
+
+
+def _ingest_files(todo, settings, embedder, vault: Vault, lexicon: LexiconWriter, summary, progress, started) -> int:
     """Parse, embed and store the changed files; returns how many stale records were deleted."""
     from rag.ingest.worker import ParseWorker
 
     worker = ParseWorker(str(embedder.model_dir), embedder.max_tokens)
-    writer = _Writer(settings, embedder, vault)
+    writer = _Writer(settings, embedder, vault, lexicon)
     writer.store = open_store(settings, vault.keys, embedder, create=True)  # a wrong embedder fails before any parsing
     by_path = {str(s.path): (s, sid, h) for s, sid, h in todo}
     try:
@@ -352,13 +373,25 @@ def run_check(settings: Settings | None = None, repair: bool = True) -> CheckRep
         mismatched = [sid for sid, e in manifest.entries.items() if counts.get(sid, 0) != e.chunks]
         report.orphan_chunks = sum(counts[sid] for sid in orphans)
         report.mismatched = sorted(manifest.entries[sid].path for sid in mismatched)
-        if repair and not report.clean:
-            for sid in orphans + mismatched:
-                store.delete(store.ids_for_source(sid))
-                manifest.entries.pop(sid, None)
-            manifest.save(state_dir, keys)
-            compact(store, settings)
-            AuditLog(state_dir, keyring).append("check", "repaired", {"orphan_chunks": report.orphan_chunks,
-                                                                       "mismatched": len(report.mismatched)})
-            report.repaired = True
+        lexicon = LexiconWriter.open(state_dir, keys) if repair else None
+        try:
+            if repair and not report.clean:
+                for sid in orphans + mismatched:
+                    store.delete(store.ids_for_source(sid))
+                    manifest.entries.pop(sid, None)
+                lexicon.remove(orphans + mismatched)
+                lexicon.commit()
+                manifest.save(state_dir, keys)
+                compact(store, settings)
+                lexicon.purge()
+                AuditLog(state_dir, keyring).append("check", "repaired", {"orphan_chunks": report.orphan_chunks,
+                                                                           "mismatched": len(report.mismatched)})
+                report.repaired = True
+            if lexicon:
+                # The lexical index follows the manifest (built here once for a store made before it).
+                vault = Vault.open(settings.collections[0], keys, state_dir)
+                lexicon.sync(vault, store)
+        finally:
+            if lexicon:
+                lexicon.close()
     return report

@@ -41,6 +41,13 @@ class Vault:
             keys = self.manifest.document_keys(source_id)
         return keys
 
+    def reload_manifest(self) -> bool:
+        """Re-read the manifest if its file changed since this vault read it (another process ingested)."""
+        if self._manifest_changed():
+            self.manifest = Manifest.load(self.state_dir, self.keys)
+            return True
+        return False
+
     def _manifest_changed(self) -> bool:
         """Read once per change of the file: an orphan record (a kill before its manifest was saved) must not
         make every scan re-read it."""
@@ -77,6 +84,14 @@ class CollectionSet:
         found: dict[str, str] = {}
         for vault, store in self.members:
             got = store.get(ids)
+            self._remember(vault, got)
+            found.update(got)
+        return found
+
+    def get_with_vectors(self, ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+        found: dict[str, tuple[str, np.ndarray]] = {}
+        for vault, store in self.members:
+            got = store.get_with_vectors(ids)
             self._remember(vault, got)
             found.update(got)
         return found
