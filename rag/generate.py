@@ -14,12 +14,12 @@ import math
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
 from langchain_core.language_models.llms import LLM
 
+from rag.extraction import Extraction
 from rag.errors import ModelProblem
 from rag.hardware import configure_threads, pick_dtype, quiet_transformers
 
@@ -81,15 +81,6 @@ def resolve_llm_dir(spec: str, cache_dir: Path) -> Path:
         raise ModelProblem(f"--llm '{spec}' is not a local Hugging Face model directory (no config.json); "
                            "use 'default' or a folder on this machine (nothing is downloaded)")
     return path.resolve()
-
-
-@dataclass
-class Extraction:
-    """A span copied from the evidence, with the model's confidence in it."""
-
-    text: str
-    mean_logprob: float  # average log-probability of the span's tokens
-    allowed_mass: float  # probability the model put on starting with some evidence token at all
 
 
 class Generator(Protocol):

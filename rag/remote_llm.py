@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from rag import offline
 from rag.errors import ModelProblem, UsageError
-from rag.generate import Extraction
+from rag.extraction import Extraction
 
 SCHEMES = ("openai+http", "openai+https")
 TOP_LOGPROBS = 20  # vLLM's default cap; enough to hold nearly all of a small model's first-step mass

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from rag import language as languages
 from rag.language import Language
+from rag.rules import SUPPORT_THRESHOLD
 from rag.segment import Quote
 
 if TYPE_CHECKING:
@@ -38,9 +39,6 @@ WRITTEN_TOKENS = 200  # a short answer: three or four sentences
 # the gold sentence is the best of its passage for 43/44 with stem recall, 43/44 IDF-weighted, 41/44 cosine alone,
 # 44/44 with IDF recall + 0.5 cosine (and + 0.25 or + 1.0 cosine).
 SUPPORT_COSINE_WEIGHT = 0.5
-# Under this support no sentence of the cited passages says what the written sentence says: on the same cases the
-# best sentence of the right passage scores 0.742 or more, of a wrong passage (the section next to it) 0.697 or less.
-SUPPORT_THRESHOLD = 0.72
 
 # -- the model's text: sentences and their markers ---------------------------------------------------------------
 _MARKERS = re.compile(r"\s*\[(\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*)\]")

@@ -1,8 +1,10 @@
 """Every test gets its own store and key folder; models load once per session."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +80,18 @@ def rag_server(tmp_path_factory, demo_store):
     server = start_server(tmp_path_factory.mktemp("serve"), demo_store)
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def llama_server(gguf: Path):
+    """llama.cpp's server for a GGUF model on a free loopback port, for one module's tests."""
+    from rag.llama_server import running
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with running(gguf, port) as url:
+        yield url
 
 
 def run_cli(*args: str, env: dict | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 
 import pytest
-from conftest import run_cli
+from conftest import llama_server, run_cli
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                 reason="llama-cpp-python[server] is not installed (it is in the dev extra and "
@@ -16,13 +15,10 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
 
 @pytest.fixture(scope="module")
 def llm_url():
-    from rag.llama_server import packaged_gguf, running
+    from rag.llama_server import packaged_gguf
     from rag.settings import Settings
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with running(packaged_gguf(Settings.from_env().cache_dir), port) as url:
+    with llama_server(packaged_gguf(Settings.from_env().cache_dir)) as url:
         yield url
 
 

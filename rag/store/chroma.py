@@ -275,11 +275,7 @@ def _prompts(described: dict) -> str:
 
 
 def drop_collection(settings: Settings, keys: CollectionKeys) -> None:
-    """Remove a collection's Chroma collection (its records, vectors and keyed hashes), its lexical index,
-    and compact."""
-    from rag.store.lexicon import remove_lexicon
-
-    remove_lexicon(state_dir_for(settings), keys)
+    """Remove a collection's Chroma collection (its records, vectors and keyed hashes) and compact."""
     client = make_client(settings, create=False)
     if any(c.name == keys.chroma_name for c in client.list_collections()):
         client.delete_collection(keys.chroma_name)

@@ -15,6 +15,7 @@ from rag.fsutil import atomic_write
 from rag.settings import Settings
 from rag.store.audit import AuditLog
 from rag.store.chroma import drop_collection, state_dir_for
+from rag.store.lexicon import remove_lexicon
 from rag.store.keyring import (
     LEGACY_CHROMA_NAME,
     CollectionKeys,
@@ -63,6 +64,7 @@ def delete_collection(settings: Settings, name: str) -> None:
     state_dir = state_dir_for(settings)
     keyring = open_keyring(settings, state_dir, create=False)
     keys = keyring.collection(name)
+    remove_lexicon(state_dir, keys)
     drop_collection(settings, keys)
     legacy = [Path(state_dir) / LEGACY_MANIFEST_NAME] if keys.chroma_name == LEGACY_CHROMA_NAME else []
     for path in [manifest_path(state_dir, keys), *legacy]:
