@@ -1,4 +1,6 @@
 """The embedder's routes: int8 (ONNX Runtime) must agree with fp32 well enough to rank the same way."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,7 @@ def test_without_a_cache_dir_the_torch_route_is_used():
     assert load_embedder("default", "auto").precision in ("bf16", "fp32")
 
 
-def _with_prompts(tmp_path, prompts: dict) -> "Path":
+def _with_prompts(tmp_path: Path, prompts: dict) -> Path:
     """The packaged MiniLM's files under a new directory whose sentence-transformers config names prompts,
     as E5 and BGE-M3 style models do."""
     import json
