@@ -32,7 +32,7 @@ FROM deps AS models
 # Only the modules that prepare the model caches (they import nothing else of rag), so other code changes
 # reuse this stage.
 COPY rag/__init__.py rag/offline.py rag/errors.py rag/hardware.py rag/settings.py rag/generate.py \
-     rag/embed.py rag/embed_onnx.py /src/rag/
+     rag/embed.py rag/embed_onnx.py rag/extraction.py /src/rag/
 # Made now, not on the first question, because the image's cache is read-only: the packaged Gemma GGUF
 # de-quantised (about a minute) and, where this CPU takes that route, the int8 embedder. They are made in
 # private temporary folders: open them to the non-root runtime user.

@@ -52,14 +52,13 @@ def _reader(embedder):
 def _opens_and_answers(embedder) -> None:
     """The store opens and answers, and its lexical index holds exactly the chunks that open."""
     from rag import language as languages
-    from test_lexicon import _assert_same_top, _fresh_bm25, _records
+    from test_lexicon import _assert_same_top, _fresh_bm25
 
     retriever = _reader(embedder)
     if retriever is None:
         return
     hits = retriever.search("Which ledger records claim payments?", 3)
-    records = _records(retriever)
-    readable = [r for r in records if _opens(retriever, r[0])]
+    readable = [r for r in _readable_records(retriever) if _opens(retriever, r[0])]
     if not readable:
         assert hits == []
         return
@@ -69,6 +68,21 @@ def _opens_and_answers(embedder) -> None:
     for query in ("Vantablue ledger claim payments", "annual leave days", "Saffron Kestrel budget"):
         found = [(h.id, h.score) for h in retriever._lexical.search(english.terms(query), 5)]
         _assert_same_top(reference(query, english), found, 5, query)
+
+
+def _readable_records(retriever) -> list[tuple[str, str, str]]:
+    """Every record that opens; an orphan of the kill (its document key never saved) is skipped, as the
+    retriever skips it, until the next ingest removes it."""
+    from rag.store.records import MissingKey
+
+    readable = []
+    for record_id, sealed, _, _ in retriever.store.scan():
+        try:
+            passage = retriever.open_record(record_id, sealed)
+        except MissingKey:
+            continue
+        readable.append((passage.id, passage.text, passage.language))
+    return readable
 
 
 def _opens(retriever, record_id: str) -> bool:
