@@ -17,8 +17,8 @@ from typing import Callable, Iterable
 from rag.errors import UsageError
 from rag.language import Language
 
-# Checks take an answer's `Draft` (rag/answer.py) or a written sentence's `Claim` (rag/written.py), which import
-# this module: the annotations name them as strings only.
+# Checks take an answer's `draft` (rag.answer.Draft) or a written sentence's `claim` (rag.written.Claim); both
+# modules import this one, so those parameters go unannotated rather than make an import cycle.
 
 ALL_LANGUAGES = ()
 
@@ -76,7 +76,7 @@ class Rules:
     def may_cite(self, question: str, sentence: str) -> bool:
         return all(r.check(question, sentence, self.language) for r in self._of("evidence"))
 
-    def refusal(self, draft: "Draft", skip: Iterable[str] = ()) -> Reason | None:
+    def refusal(self, draft, skip: Iterable[str] = ()) -> Reason | None:
         """The first gate the draft fails (but those in `skip`), with its message; None if it passes them all."""
         for r in self._of("gate"):
             if r.code in skip:
@@ -86,10 +86,10 @@ class Rules:
                 return Reason(r.code, self.language.say(r.code, **values))
         return None
 
-    def shows_span(self, draft: "Draft") -> bool:
+    def shows_span(self, draft) -> bool:
         return all(r.check(draft, self.language) for r in self._of("shown"))
 
-    def unsupported(self, claim: "Claim") -> Reason | None:
+    def unsupported(self, claim) -> Reason | None:
         """The first `sentence` rule a written sentence fails, with its message; None if it passes them all."""
         for r in self._of("sentence"):
             values = r.check(claim, self.language)
@@ -133,7 +133,7 @@ def states_something(question: str, sentence: str, language: Language) -> bool:
 
 # -- gates: evidence that cannot answer the question ---------------------------------------------
 @rule("not-quoted", "gate")
-def not_quoted(draft: "Draft", language: Language) -> dict | None:
+def not_quoted(draft, language: Language) -> dict | None:
     """The answer must be quoted verbatim from a sentence of the passages found."""
     if draft.passage and draft.quote and draft.span and _squash(draft.span) in _squash(draft.quote):
         return None
@@ -141,7 +141,7 @@ def not_quoted(draft: "Draft", language: Language) -> dict | None:
 
 
 @rule("unmentioned", "gate")
-def unmentioned(draft: "Draft", language: Language) -> dict | None:
+def unmentioned(draft, language: Language) -> dict | None:
     """A number, code or proper name of the question that no passage found mentions (misspellings forgiven)."""
     text = " ".join(p.text for p in draft.passages)
     found = set(re.findall(r"[\w'-]+", language.normalise(text)))
@@ -152,7 +152,7 @@ def unmentioned(draft: "Draft", language: Language) -> dict | None:
 
 
 @rule("low-confidence", "gate")
-def low_confidence(draft: "Draft", language: Language) -> dict | None:
+def low_confidence(draft, language: Language) -> dict | None:
     """The calibrated probability that the evidence answers the question is under the threshold."""
     if draft.confidence >= draft.threshold:
         return None
@@ -161,7 +161,7 @@ def low_confidence(draft: "Draft", language: Language) -> dict | None:
 
 # -- shown: the short answer, or the quote in its place ------------------------------------------
 @rule("span-sure", "shown")
-def span_sure(draft: "Draft", language: Language) -> bool:
+def span_sure(draft, language: Language) -> bool:
     """The short answer is shown only when its calibrated probability of being right reaches the fitted threshold."""
     return draft.span_confidence >= draft.span_threshold
 
@@ -193,13 +193,13 @@ def _mentioned(word: str, words: set[str]) -> bool:
 
 # -- sentence: each sentence of a written answer (rag/written.py) --------------------------------------------------
 @rule("cites-given", "sentence")
-def cites_given(claim: "Claim", language: Language) -> dict | None:
+def cites_given(claim, language: Language) -> dict | None:
     """A written sentence cites at least one of the passages the model was given."""
     return None if claim.cited else {}
 
 
 @rule("facts-in-passages", "sentence")
-def facts_in_passages(claim: "Claim", language: Language) -> dict | None:
+def facts_in_passages(claim, language: Language) -> dict | None:
     """Every number, date, time, code, e-mail address, URL and proper name of a written sentence is in a cited passage."""
     missing = claim.missing_facts(language)
     return {"facts": ", ".join(missing)} if missing else None
@@ -211,7 +211,7 @@ SUPPORT_THRESHOLD = 0.72
 
 
 @rule("quote-found", "sentence")
-def quote_found(claim: "Claim", language: Language) -> dict | None:
+def quote_found(claim, language: Language) -> dict | None:
     """A sentence of a cited passage supports the written sentence well enough to be quoted for it."""
     found = claim.quote(language)
     return None if found and found[2] >= SUPPORT_THRESHOLD else {}

@@ -11,8 +11,8 @@ ANSWERABLE = [
     ("How many days of paid annual leave do employees get?", "27", "hr-policy.pdf", 2),
     ("How long must passwords be?", "14", "it-security-policy.pdf", 3),
     ("Who chaired the board meeting?", "Ingrid Solberg", "meetings/2026-03-board-meeting.md", None),
-    ("How long is parental leave?", "20 weeks", "hr-policy.pdf", 3),  # it used to get "3 years"
-    # it used to quote the heading "### 4. Saffron Kestrel Project", then answer "3 months"
+    ("How long is parental leave?", "20 weeks", "hr-policy.pdf", 3),  # the same page also says "3 years"
+    # the heading "### 4. Saffron Kestrel Project" names the subject but is no evidence of the reason
     ("Why is Saffron Kestrel late?", "data migration issues", "meetings/2026-03-board-meeting.md", None),
 ]
 ABSENT = ["What is the parking fee at the Bergen office?", "What is the capital of Peru?"]
