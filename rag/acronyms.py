@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 _ACRONYM = re.compile(r"(?<![\w-])([A-Z]{2,6})(?:'s)?\b(?!-?\d)")  # not a code's letters ("HS-7", "AHU-3")
@@ -17,7 +18,6 @@ _ROMAN = re.compile(r"[IVXLCDM]+")  # "Henry II", "XX Valeria": numerals, not ac
 _CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:(?: ?\n ?| |-)[A-Z][a-z]+){1,5}\b")  # a PDF may wrap it
 # "Halvorsen Maritime Insurance (HMI)": the document defines the acronym itself.
 _DEFINITION = re.compile(r"\b((?:[A-Z][a-z]+(?: ?\n ?| |-)){1,5}[A-Z][a-z]+)\s\(([A-Z]{2,6})\)")
-_DEFINED_WEIGHT = 10  # one explicit definition outweighs several runs that merely share the initials
 
 
 def _words(phrase: str) -> list[str]:
@@ -28,26 +28,46 @@ def _initials(phrase: str) -> str:
     return "".join(word[0] for word in _words(phrase)).upper()
 
 
+DEFINED_WEIGHT = 10  # one explicit definition outweighs several runs that merely share the initials
+
+
+@dataclass
+class AcronymFeatures:
+    """What one text says about acronyms: each used as itself (with its count), each run of capitalised words
+    with its initials (every tail too: "The Chief Executive Officer" also holds "Chief Executive Officer"), and
+    each acronym it defines itself with its long form."""
+    used: Counter
+    runs: list[tuple[str, str]]  # (initials, phrase)
+    defined: list[tuple[str, str]]  # (acronym, long form)
+
+
+def features(text: str) -> AcronymFeatures:
+    runs = []
+    for match in _CAPITALISED_RUN.finditer(text):
+        words = _words(match.group())
+        runs += [(_initials(phrase), phrase) for phrase in (" ".join(words[start:]) for start in range(len(words) - 1))]
+    defined = []
+    for long_form, acronym in _DEFINITION.findall(text):
+        # The definition's own long form is its last len(acronym) words ("the policy of Halvorsen ...").
+        tail = " ".join(_words(long_form)[-len(acronym):])
+        if _initials(tail) == acronym:
+            defined.append((acronym, tail))
+    return AcronymFeatures(Counter(_ACRONYM.findall(text)), runs, defined)
+
+
 class AcronymIndex:
     def __init__(self, texts: Iterable[str]):
         self._long_forms: dict[str, Counter] = defaultdict(Counter)
         self._used = Counter()  # how often each acronym appears as itself
         self._written = Counter()  # how often each long form appears
         for text in texts:
-            self._used.update(_ACRONYM.findall(text))
-            for match in _CAPITALISED_RUN.finditer(text):
-                # Every tail of the run too: "The Chief Executive Officer" also holds "Chief Executive Officer".
-                words = _words(match.group())
-                for start in range(len(words) - 1):
-                    phrase = " ".join(words[start:])
-                    self._written[phrase] += 1
-                    self._long_forms[_initials(phrase)][phrase] += 1
-            for long_form, acronym in _DEFINITION.findall(text):
-                words = _words(long_form)
-                # The definition's own long form is its last len(acronym) words ("the policy of Halvorsen ...").
-                tail = " ".join(words[-len(acronym):])
-                if _initials(tail) == acronym:
-                    self._long_forms[acronym][tail] += _DEFINED_WEIGHT
+            found = features(text)
+            self._used.update(found.used)
+            for initials, phrase in found.runs:
+                self._written[phrase] += 1
+                self._long_forms[initials][phrase] += 1
+            for acronym, long_form in found.defined:
+                self._long_forms[acronym][long_form] += DEFINED_WEIGHT
 
     def long_form(self, acronym: str) -> str | None:
         """The documents' most frequent spelling-out of `acronym`, or None if none or a tie.

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import numpy as np
 
 from rag import language as languages
-from rag.acronyms import _ACRONYM, _CAPITALISED_RUN, _DEFINED_WEIGHT, _DEFINITION, AcronymIndex, _initials, _words
+from rag.acronyms import DEFINED_WEIGHT, AcronymIndex, features
 from rag.errors import IntegrityError
 from rag.fsutil import atomic_write
 from rag.store.records import MissingKey, seal_blob, unseal_blob
@@ -123,19 +123,15 @@ def analyse(record_id: str, source: str, name: str, text: str, language: "langua
     for term, count in Counter(terms).items():
         counts[term_key(term)] += count
     phrases: set[tuple[str, str]] = set()
-    for acronym, count in Counter(_ACRONYM.findall(text)).items():
+    found = features(text)
+    for acronym, count in found.used.items():
         counts[term_key(_USED + acronym)] += count
-    for match in _CAPITALISED_RUN.finditer(text):
-        words = _words(match.group())
-        for start in range(len(words) - 1):
-            phrase = " ".join(words[start:])
-            counts[term_key(_RUN + phrase)] += 1
-            phrases.add((_initials(phrase), phrase))
-    for long_form, acronym in _DEFINITION.findall(text):
-        tail = " ".join(_words(long_form)[-len(acronym):])
-        if _initials(tail) == acronym:
-            counts[term_key(_DEFINED + acronym + "\x00" + tail)] += 1
-            phrases.add((acronym, tail))
+    for initials, phrase in found.runs:
+        counts[term_key(_RUN + phrase)] += 1
+        phrases.add((initials, phrase))
+    for acronym, long_form in found.defined:
+        counts[term_key(_DEFINED + acronym + "\x00" + long_form)] += 1
+        phrases.add((acronym, long_form))
     return Doc(record_id, source, name, len(terms), np.fromiter(counts.keys(), _U64, len(counts)),
                np.minimum(np.fromiter(counts.values(), np.int64, len(counts)), 65535).astype(_U16), phrases)
 
@@ -1182,7 +1178,7 @@ class LexiconSet:
             runs = self._count(term_key(_RUN + phrase))
             defined = self._count(term_key(_DEFINED + initials + "\x00" + phrase))
             if runs or defined:
-                weights[phrase] = runs + _DEFINED_WEIGHT * defined
+                weights[phrase] = runs + DEFINED_WEIGHT * defined
                 written[phrase] = runs
         return weights, written
 
