@@ -63,20 +63,14 @@ _LEADER = re.compile(r"(?:\.\s?){4,}[\s\d,–-]*$")
 _URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
 _COMMENT = re.compile(r"(?:^|\s)#.*$")  # an R or shell comment: "## optional" says nothing of the line's kind
 _STRING = re.compile(r'"[^"]*"')  # a string literal's words are not prose
-# Function words of English and French prose; R's keywords (if, in, for, function) are left out.
-_PROSE_WORDS = frozenset("""the an of to is are was were be been being can could will would should may might must
-not this that these those which with for from by as at on it its you we they there have has also but when where than
-such into onto whose what how and or see so
-le la les un une des du de et est sont être pour dans par que qui avec sur pas ce cette ces il elle ils elles nous
-vous au aux ou mais""".split())
 _OPEN_ENDS = ("\\", ",", "(", "{", "[", "|", "+", "*", "&&", "||", "<-", "=")  # code that goes on
 _CLOSING = ".,;:!?-"  # a line ending in one of these is no heading
 _MARKDOWN_HEADING = re.compile(r"#{1,6} \S")
 
 
-def _prose_words(line: str) -> int:
+def _prose_words(line: str, prose_words: frozenset[str]) -> int:
     words = (token.strip(",.;:!?\"'()[]“”‘’«»").lower() for token in line.split())
-    return sum(1 for word in words if word in _PROSE_WORDS)
+    return sum(1 for word in words if word in prose_words)
 
 
 def _is_call(line: str) -> bool:
@@ -90,7 +84,7 @@ def _is_call(line: str) -> bool:
     return bool(_NAME.fullmatch(line))
 
 
-def _kind(line: str, previous: str, previous_kind: str, option_may_start: bool) -> str:
+def _kind(line: str, previous: str, previous_kind: str, option_may_start: bool, prose_words: frozenset[str]) -> str:
     stripped = line.strip()
     if not stripped:
         return _BLANK
@@ -103,7 +97,7 @@ def _kind(line: str, previous: str, previous_kind: str, option_may_start: bool) 
     if term and not term.group().endswith((".", ",")) and (option_may_start or term.end() == len(line.rstrip())):
         return _OPTION
     bare = _STRING.sub('""', _COMMENT.sub("", _URL.sub("", stripped))).strip()
-    words = _prose_words(bare)
+    words = _prose_words(bare, prose_words)
     ending = stripped.rstrip(_CLOSERS) or stripped
     if words >= 2 or (words and ending[-1] in "!?") or (ending[-1] == "." and not ending.endswith("..")):
         return _PROSE  # sentence-shaped: function words, or a full stop at the end ("... options.)")
@@ -161,7 +155,7 @@ class _Block:
     item: bool = False  # a list item's block, starting with its marker
 
 
-def _kinds(text: str, lines: list[tuple[int, int]]) -> list[str]:
+def _kinds(text: str, lines: list[tuple[int, int]], prose_words: frozenset[str]) -> list[str]:
     kinds, previous, previous_kind = [], "", _BLANK
     since_option = _DESCRIPTION_LINES + 1  # prose lines since the last option line
     for a, b in lines:
@@ -170,17 +164,17 @@ def _kinds(text: str, lines: list[tuple[int, int]]) -> list[str]:
         # option's description; "-j n option: most do." after "... supports the make" ends a sentence.
         option_may_start = (previous_kind in (_BLANK, _CODE, _OPTION) or previous.rstrip()[-1:] in ".:;!?)]"
                             or since_option <= _DESCRIPTION_LINES)
-        kind = _kind(line, previous, previous_kind, option_may_start)
+        kind = _kind(line, previous, previous_kind, option_may_start, prose_words)
         since_option = 0 if kind == _OPTION else since_option + 1 if kind == _PROSE else _DESCRIPTION_LINES + 1
         kinds.append(kind)
         previous, previous_kind = line, kind
     return kinds
 
 
-def _blocks(text: str) -> list[_Block]:
+def _blocks(text: str, prose_words: frozenset[str]) -> list[_Block]:
     """The text's blocks by line kind, in order; together they hold every non-blank line."""
     lines = _lines(text)
-    kinds = _kinds(text, lines)
+    kinds = _kinds(text, lines, prose_words)
     heading_max = _heading_max(text, [span for span, kind in zip(lines, kinds) if kind == _PROSE])
     blocks: list[_Block] = []
     current: _Block | None = None
@@ -252,16 +246,10 @@ def _blocks(text: str) -> list[_Block]:
 # broken at a line end) as a hyphen, so that offsets into the view are offsets into the text.
 _VIEW = str.maketrans({**dict.fromkeys("\n\r\t\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "), "\x02": "-"})
 _CLOSERS = ")]}»”’\"'"
-# Words of sentencex's abbreviation lists that end sentences as whole words far more often ("in May.").
-_WHOLE_WORDS = {"en": frozenset({"may", "me", "ill", "miss", "man"})}
-# Abbreviations written before a name or number that sentencex's lists lack, never a sentence's end: titles
-# ("par M. Dupont", "Mme. Martin", "Me. Durand" for Maître) and "art. L. 1234-5", "al. 2" of legal texts.
-_TITLES = {"fr": frozenset({"m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste",
-                            "art", "al"})}
 _ELIDED = re.compile(r"^\w+['’]")  # "l'" of "l'art.": the abbreviation is the word after it
 
 
-def _sentence_starts(view: str, language: str) -> list[int]:
+def _sentence_starts(view: str, language) -> list[int]:
     """Where the library starts a sentence in `view`, cleaned: a start sits after whitespace (no cut inside
     "CRAN.R-project.org" or "~/.Rprofile"), after any closing bracket or quote ("(... Subversion.)" keeps its
     ")"), not inside a web address broken at a line end, not before a lower-case letter or a comma (an
@@ -269,12 +257,11 @@ def _sentence_starts(view: str, language: str) -> list[int]:
     number after a lower-case word or a lone letter and its full stop ("approx. 3 GB", "l'art. 12",
     "art. L. 1234-5"), and not after a title the language writes before a name ("M. Dupont", "art. L. 12")."""
     n = len(view)
-    proposed = [b["start_index"] for b in sentencex.get_sentence_boundaries(language, view)
+    proposed = [b["start_index"] for b in sentencex.get_sentence_boundaries(language.code, view)
                 if not b["is_paragraph_break"]]
     # Two ends the library misses: a bracket closed after the sentence's punctuation ("(Note: optional.) Then"),
     # and a whole word its abbreviation list holds ("... starts in May. Notice ...").
-    whole_words = _WHOLE_WORDS.get(language, frozenset())
-    titles = _TITLES.get(language, frozenset())
+    whole_words, titles = language.whole_word_abbreviations, language.titles
     for i in range(1, n - 2):
         if view[i + 1] != " ":
             continue
@@ -345,10 +332,12 @@ def _line_ends_in_long(text: str, block: _Block, cuts: list[int]) -> list[int]:
     return out
 
 
-def segments(text: str, language: str = "en") -> list[Quote]:
-    """Sentences of prose, each code line/block and each option-list item as its own segment; offsets into `text`."""
+def segments(text: str, language, prose_words: frozenset[str]) -> list[Quote]:
+    """Sentences of prose, each code line/block and each option-list item as its own segment; offsets into `text`.
+    `language` is the text's `rag.language.Language` (not imported: it calls this module); `prose_words` the
+    function words that tell a prose line from code."""
     out: list[Quote] = []
-    for block in _blocks(text):
+    for block in _blocks(text, prose_words):
         if _MARKDOWN_HEADING.match(text, block.start) and "\n" not in text[block.start:block.end].strip():
             spans = _spans(text, block.start, [], block.end)  # "### 4. Saffron Kestrel Project": one heading
         elif block.kind == _CODE:

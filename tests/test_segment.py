@@ -3,13 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from rag.segment import Quote, segments
+from rag import language as languages
+from rag.segment import Quote
 
 R_MANUALS = Path("/work/shared/corpora/r-manuals")
 
 
 def texts(text, language="en"):
-    return [q.text for q in segments(text, language)]
+    return [q.text for q in languages.get(language).segments(text)]
 
 
 def flat(text):
@@ -172,7 +173,7 @@ def test_wrapped_lines_do_not_cut_but_blank_lines_headings_and_list_items_do():
 def test_offsets_are_exact_with_windows_line_breaks_and_pdfium_hyphens():
     text = ("Sources are also available via the R Subversion reposi\x02tory.\r\nIf you have a client, check\r\n"
             "out the current r-devel (see https://svn.R-project.org/R/).\r\n> x <- c(1, 2)\r\nDone.")
-    out = segments(text)
+    out = languages.get("en").segments(text)
     assert [q.text for q in out] == [
         "Sources are also available via the R Subversion reposi\x02tory.",
         "If you have a client, check\r\nout the current r-devel (see https://svn.R-project.org/R/).",
@@ -200,7 +201,7 @@ def test_a_web_address_broken_at_a_line_end_is_not_a_sentence_end():
 ])
 def test_no_text_is_lost_and_offsets_are_exact(text):
     for language in ("en", "fr"):
-        assert_exact_and_complete(text, segments(text, language))
+        assert_exact_and_complete(text, languages.get(language).segments(text))
 
 
 def _page(manual, index):
@@ -228,7 +229,7 @@ def _page(manual, index):
 ])
 def test_r_manual_pages_keep_code_and_sentences_apart(manual, index, code, sentence):
     text = _page(manual, index)
-    out = segments(text)
+    out = languages.get("en").segments(text)
     assert_exact_and_complete(text, out)
     found = [flat(q.text) for q in out]
     assert code in found and sentence in found
@@ -236,5 +237,5 @@ def test_r_manual_pages_keep_code_and_sentences_apart(manual, index, code, sente
 
 def test_a_markdown_heading_is_its_own_segment_whole():
     text = "### 4. Saffron Kestrel Project\n\nThe project is late. It needs money.\n## Canteen\nLunch is at noon.\n"
-    assert [q.text for q in segments(text)] == ["### 4. Saffron Kestrel Project", "The project is late.",
+    assert [q.text for q in languages.get("en").segments(text)] == ["### 4. Saffron Kestrel Project", "The project is late.",
                                                 "It needs money.", "## Canteen", "Lunch is at noon."]

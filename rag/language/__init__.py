@@ -50,6 +50,14 @@ class Language:
     prompt: Prompt
     messages: dict[str, str] = field(repr=False)  # every user-facing phrase, by key (see english.py)
     elisions: tuple[str, ...] = ()  # "l'", "d'": split off a word before it is looked up
+    # Sentence segmentation (rag/segment.py). Function words that make a line prose rather than code (a
+    # programming language's keywords, "if", "in", "for", are left out); a line is judged with every
+    # language's, as a document quotes others ("1 an ;" in French is an English article's look-alike too):
+    prose_words: frozenset[str] = frozenset()
+    # Words of sentencex's abbreviation lists that end sentences as whole words far more often ("in May."):
+    whole_word_abbreviations: frozenset[str] = frozenset()
+    # Abbreviations written before a name or number that sentencex's lists lack, never a sentence's end:
+    titles: frozenset[str] = frozenset()
 
     # -- words ---------------------------------------------------------------------------
     @staticmethod
@@ -83,7 +91,7 @@ class Language:
         """The text's sentences, code blocks and list items, with their offsets."""
         from rag.segment import segments
 
-        return segments(text, self.code)
+        return segments(text, self, _all_prose_words())
 
     # -- questions -----------------------------------------------------------------------
     def asked_kind(self, question: str) -> str | None:
@@ -130,6 +138,11 @@ def _stemmer(name: str):
 
 LANGUAGES = {"en": "rag.language.english:ENGLISH", "fr": "rag.language.french:FRENCH"}
 DEFAULT = "en"
+
+
+@functools.lru_cache(maxsize=None)
+def _all_prose_words() -> frozenset[str]:
+    return frozenset().union(*(get(code).prose_words for code in LANGUAGES))
 
 
 def get(code: str = DEFAULT) -> Language:

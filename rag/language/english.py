@@ -98,4 +98,8 @@ ENGLISH = Language(
         "web.chunks": "chunks",
         "web.too_large": "the files are {size} MB together; the server takes at most {limit} MB per upload",
     },
+    prose_words=frozenset("""the an of to is are was were be been being can could will would should may might
+must not this that these those which with for from by as at on it its you we they there have has also but when
+where than such into onto whose what how and or see so""".split()),
+    whole_word_abbreviations=frozenset({"may", "me", "ill", "miss", "man"}),
 )

@@ -130,4 +130,8 @@ FRENCH = Language(
         "web.too_large": "les fichiers font {size} Mo au total ; le serveur accepte au plus {limit} Mo par envoi",
     },
     elisions=("l'", "d'", "qu'", "n'", "s'", "j'", "m'", "t'", "c'", "jusqu'", "lorsqu'", "puisqu'"),
+    prose_words=frozenset("""le la les un une des du de et est sont être pour dans par que qui avec sur pas ce cette
+ces il elle ils elles nous vous au aux ou mais""".split()),
+    # "par M. Dupont", "Mme. Martin", "Me. Durand" (Maître), and "art. L. 1234-5", "al. 2" of legal texts.
+    titles=frozenset({"m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste", "art", "al"}),
 )
