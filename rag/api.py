@@ -1,4 +1,4 @@
-"""The Python API: `Assistant.open(...)`, then `ask`, `search`, `documents`. The CLIs call these."""
+"""The Python API: `Assistant.open(...)`, then `ask`, `conversation`, `search`, `documents`. The CLIs call these."""
 from __future__ import annotations
 
 import warnings
@@ -19,6 +19,8 @@ from rag.store.vault import CollectionSet, open_collections
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from rag.conversation import Conversation
 
 MAX_QUESTION_CHARS = 1000  # ~250 embedder tokens: longer questions would be cut silently by the model
 
@@ -147,12 +149,20 @@ class Assistant:
                 self._record(question, event.data, user)
             yield event
 
-    def _record(self, question: str, answer: Answer, user: str | None) -> None:
+    def conversation(self, turns: list | None = None) -> "Conversation":
+        """Questions asked one after the other, a follow-up answered as the standalone question it means
+        (`rag.conversation`): `c = a.conversation(); c.ask("How many days of leave?"); c.ask("And for part-time
+        staff?")`. `turns`: a list the conversation keeps its turns in (in memory only; the server's per session)."""
+        from rag.conversation import Conversation
+
+        return Conversation(self, turns)
+
+    def _record(self, question: str, answer: Answer, user: str | None, standalone: str | None = None) -> None:
+        """One sealed audit entry per question; a conversation's turn also holds the standalone question answered."""
+        secret = {"question": question, **({"standalone": standalone} if standalone is not None else {}),
+                  "answer": answer.answer, "sources": [c.source for c in answer.citations]}
         self.audit.append("ask", "abstained" if answer.abstained else "answered",
-                          {"citations": len(answer.citations)},
-                          secret={"question": question, "answer": answer.answer,
-                                  "sources": [c.source for c in answer.citations]}, user=user,
-                          collection=self.store.name)
+                          {"citations": len(answer.citations)}, secret=secret, user=user, collection=self.store.name)
 
     def search(self, query: str, k: int | None = None, within: Sequence[str] = (),
                lang: str | None = None) -> list[Passage]:

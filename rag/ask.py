@@ -83,14 +83,14 @@ def show(answer, as_json: bool) -> None:
         print(answer.render_text(), flush=True)
 
 
-def stream(assistant, question: str, within: list[str], as_json: bool) -> None:
+def stream(assistant, question: str, within: list[str], as_json: bool, conversation=None) -> None:
     """A written answer as it comes: each sentence once the model has written it, marked verified or dropped (on
     stderr), then the answer as `show` prints it. JSON: one object per event, the last one the answer."""
     from rag import language as languages
     from rag.written import markers
 
     say = languages.of(question, assistant.settings.lang).say
-    for event in assistant.stream(question, within=within):
+    for event in (conversation or assistant).stream(question, within=within):
         if as_json:
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
         elif event.kind == "kept":
@@ -103,7 +103,11 @@ def stream(assistant, question: str, within: list[str], as_json: bool) -> None:
 
 
 def interactive(assistant, as_json: bool, within: list[str], streaming: bool = False) -> int:
-    print("Ask about your documents (empty line or Ctrl-D to quit).", file=sys.stderr)
+    """One conversation: a follow-up ("And for part-time staff?") is answered as the question it means; /new starts
+    anew. The history lives in this process's memory only."""
+    print("Ask about your documents; follow-up questions build on the previous ones (/new starts a new "
+          "conversation; empty line or Ctrl-D to quit).", file=sys.stderr)
+    conversation = assistant.conversation()
     while True:
         try:
             question = input("? ").strip()
@@ -111,10 +115,13 @@ def interactive(assistant, as_json: bool, within: list[str], streaming: bool = F
             return 0
         if not question:
             return 0
-        if streaming:
-            stream(assistant, question, within, as_json)
+        if question == "/new":
+            conversation.reset()
+            print("New conversation.", file=sys.stderr)
+        elif streaming:
+            stream(assistant, question, within, as_json, conversation)
         else:
-            show(assistant.ask(question, within=within), as_json)
+            show(conversation.ask(question, within=within), as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

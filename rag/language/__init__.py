@@ -50,6 +50,11 @@ class Language:
     prompt: Prompt
     messages: dict[str, str] = field(repr=False)  # every user-facing phrase, by key (see english.py)
     elisions: tuple[str, ...] = ()  # "l'", "d'": split off a word before it is looked up
+    # Follow-up questions (rag/conversation.py): what opens one ("and", "what about"), the words that ask
+    # ("when", "how long") and the pronouns that point back to an earlier question's subject ("it", "they").
+    follow_up_openers: tuple[str, ...] = ()
+    question_words: frozenset[str] = frozenset()
+    referring: frozenset[str] = frozenset()
     # Sentence segmentation (rag/segment.py). Function words that make a line prose rather than code (a
     # programming language's keywords, "if", "in", "for", are left out); a line is judged with every
     # language's, as a document quotes others ("1 an ;" in French is an English article's look-alike too):

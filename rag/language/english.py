@@ -52,6 +52,9 @@ ENGLISH = Language(
             "Question: How many films may members borrow at a time?\nAnswer: unknown\n\n"),
         unknown="unknown",
     ),
+    follow_up_openers=("and what about", "and how about", "what about", "how about", "and", "also", "but"),
+    question_words=frozenset("what which who whom whose when where why how long often far old much many".split()),
+    referring=frozenset("it its they them their theirs this that these those he him his she her".split()),
     messages={
         "abstain": "I could not find this in your documents.",
         "context": "Context", "question": "Question", "answer": "Answer",
@@ -84,6 +87,13 @@ ENGLISH = Language(
         "written.dropped": "Not shown (failed verification):",
         "written.fallback": "(No written sentence could be verified; this is the extractive answer.)",
         "written.kept_mark": "verified", "written.dropped_mark": "dropped",
+        # Follow-up questions (rag/conversation.py): a chat model's instruction, and how an answer shows its reading.
+        "conversation.rewrite": (
+            "Rewrite the follow-up question as one standalone question that can be understood without the earlier "
+            "questions: name what it refers to, keep its meaning and its language, add nothing else. Reply with the "
+            "rewritten question only."),
+        "conversation.earlier": "Earlier questions", "conversation.follow_up": "Follow-up question",
+        "conversation.understood": "(Understood as: {question})",
         # The web page's own words (rag/web): the page asks /messages for them in the reader's language.
         "web.lang": "en", "web.login": "Log in", "web.logout": "Log out", "web.token": "Token", "web.totp": "TOTP code",
         "web.if_enrolled": "(if enrolled)", "web.ask_label": "Ask your documents", "web.ask": "Ask",
@@ -95,7 +105,7 @@ ENGLISH = Language(
         "web.thinking": "Thinking…", "web.session_ended": "Your session ended; log in again.",
         "web.logged_out": "Logged out.", "web.confidence": "confidence",
         "web.uploaded": "ingested {ingested}, unchanged {unchanged}, failed {failed}",
-        "web.chunks": "chunks",
+        "web.chunks": "chunks", "web.new_conversation": "New conversation",
         "web.too_large": "the files are {size} MB together; the server takes at most {limit} MB per upload",
     },
     prose_words=frozenset("""the an of to is are was were be been being can could will would should may might

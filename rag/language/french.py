@@ -81,6 +81,11 @@ FRENCH = Language(
             "Question: Combien de films les adhérents peuvent-ils emprunter à la fois ?\nRéponse: inconnu\n\n"),
         unknown="inconnu",
     ),
+    follow_up_openers=("et qu'en est-il", "qu'en est-il", "et quid", "quid", "et", "aussi", "mais"),
+    question_words=frozenset("""qui que qu quoi quel quelle quels quelles lequel laquelle lesquels lesquelles où quand
+comment pourquoi combien""".split()),
+    # Not "il": it is impersonal too often ("faut-il", "y a-t-il") to say a question points back.
+    referring=frozenset("elle elles ils eux lui leur leurs cela ça ceci celui celle ceux celles".split()),
     messages={
         "abstain": "Je n'ai pas trouvé cela dans vos documents.",
         "context": "Contexte", "question": "Question", "answer": "Réponse",
@@ -113,6 +118,13 @@ FRENCH = Language(
         "written.dropped": "Non affiché (vérification échouée) :",
         "written.fallback": "(Aucune phrase rédigée n'a pu être vérifiée ; voici la réponse extractive.)",
         "written.kept_mark": "vérifiée", "written.dropped_mark": "écartée",
+        # Questions de suivi (rag/conversation.py) : la consigne d'un modèle de chat, et la lecture retenue.
+        "conversation.rewrite": (
+            "Réécrivez la question de suivi en une seule question autonome, compréhensible sans les questions "
+            "précédentes : nommez ce à quoi elle renvoie, gardez son sens et sa langue, n'ajoutez rien d'autre. "
+            "Répondez uniquement par la question réécrite."),
+        "conversation.earlier": "Questions précédentes", "conversation.follow_up": "Question de suivi",
+        "conversation.understood": "(Compris comme : {question})",
         # The web page's own words (rag/web): the page asks /messages for them in the reader's language.
         "web.lang": "fr", "web.login": "Se connecter", "web.logout": "Se déconnecter", "web.token": "Jeton",
         "web.totp": "Code TOTP", "web.if_enrolled": "(si activé)", "web.ask_label": "Interrogez vos documents",
@@ -126,7 +138,7 @@ FRENCH = Language(
         "web.thinking": "Recherche en cours…", "web.session_ended": "Votre session a expiré ; reconnectez-vous.",
         "web.logged_out": "Déconnecté.", "web.confidence": "confiance",
         "web.uploaded": "indexés {ingested}, inchangés {unchanged}, en échec {failed}",
-        "web.chunks": "extraits",
+        "web.chunks": "extraits", "web.new_conversation": "Nouvelle conversation",
         "web.too_large": "les fichiers font {size} Mo au total ; le serveur accepte au plus {limit} Mo par envoi",
     },
     elisions=("l'", "d'", "qu'", "n'", "s'", "j'", "m'", "t'", "c'", "jusqu'", "lorsqu'", "puisqu'"),
