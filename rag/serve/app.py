@@ -165,6 +165,9 @@ class AskBody(Scoped):
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     mode: str | None = Field(default=None, pattern=r"^(auto|extractive|written)$")  # none: the server's setting
     stream: bool = False  # server-sent events: the written answer as it is written, then the answer
+    # A session (POST /login) keeps a conversation: a follow-up is answered as the question it means. True starts a
+    # new one with this question. A token's own questions each stand alone.
+    new_conversation: bool = False
 
 
 class SearchBody(Scoped):
@@ -335,13 +338,15 @@ def create_app(backend: Backend, tokens: TokenStore, audit: AuditLog, limits: Li
     @app.post("/ask")
     async def ask(body: AskBody, request: Request, user: Annotated[User, authorize("reader", "ask")]):
         names = scope(request, user, body.collection)
+        credential = request.headers["authorization"].partition(" ")[2].strip()
+        turns = sessions.turns(credential) if credential.startswith(SESSION_PREFIX) else None
         if body.stream:
             events = backend.stream(names, body.question, body.k, audit_user(user.name), body.within, body.lang,
-                                    body.mode)
+                                    body.mode, turns, body.new_conversation)
             request.state.audited = True  # Assistant.stream writes the entry once the answer is made
             return StreamingResponse(_server_sent(events), media_type="text/event-stream")
         answer = await backend.ask(names, body.question, body.k, audit_user(user.name), body.within, body.lang,
-                                   body.mode)
+                                   body.mode, turns, body.new_conversation)
         request.state.audited = True  # Assistant.ask wrote the entry, with question and answer sealed
         return Response(answer.to_json(), media_type="application/json")
 

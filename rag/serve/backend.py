@@ -62,13 +62,25 @@ class Backend:
     async def _run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self._worker, partial(fn, *args, **kwargs))
 
+    def _asker(self, names: list[str], turns: list | None, new: bool):
+        """The assistant of these collections, or a conversation of it kept in `turns` (`new`: started anew), on the
+        worker thread: a turn is added only there."""
+        assistant = self.assistant(names)
+        if turns is None:
+            return assistant
+        conversation = assistant.conversation(turns)
+        if new:
+            conversation.reset()
+        return conversation
+
     async def ask(self, names: list[str], question: str, k: int | None, user: str, within: list[str],
-                  lang: str | None = None, mode: str | None = None):
-        return await self._run(lambda: self.assistant(names).ask(question, k, user=user, within=within, lang=lang,
-                                                                 mode=mode))
+                  lang: str | None = None, mode: str | None = None, turns: list | None = None, new: bool = False):
+        """`turns`: a session's conversation, or None for a question that stands alone."""
+        return await self._run(lambda: self._asker(names, turns, new).ask(question, k, user=user, within=within,
+                                                                          lang=lang, mode=mode))
 
     async def stream(self, names: list[str], question: str, k: int | None, user: str, within: list[str],
-                     lang: str | None = None, mode: str | None = None):
+                     lang: str | None = None, mode: str | None = None, turns: list | None = None, new: bool = False):
         """`Assistant.stream`'s events as they come, made on the model's worker thread."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -76,8 +88,8 @@ class Backend:
 
         def work():
             try:
-                for event in self.assistant(names).stream(question, k, user=user, within=within, lang=lang,
-                                                          mode=mode):
+                for event in self._asker(names, turns, new).stream(question, k, user=user, within=within,
+                                                                   lang=lang, mode=mode):
                     loop.call_soon_threadsafe(queue.put_nowait, event)
             except Exception as exc:  # raised again on the event loop, where the response is written
                 loop.call_soon_threadsafe(queue.put_nowait, exc)

@@ -174,11 +174,13 @@ def _user(name: str, entry: dict) -> User:
 
 
 class Sessions:
-    """Web-page logins: short-lived random session tokens, in this process's memory only."""
+    """Web-page logins: short-lived random session tokens, in this process's memory only. Each session keeps its
+    conversation's turns (rag/conversation.py) there too, gone with the session: logout, expiry, a revoked token."""
 
     def __init__(self, tokens: TokenStore, seconds: float = SESSION_SECONDS):
         self.tokens, self.seconds = tokens, seconds
         self._open: dict[str, tuple[User, float]] = {}  # sha256(session token) -> (user, expiry)
+        self._turns: dict[str, list] = {}  # sha256(session token) -> its conversation's turns
 
     @staticmethod
     def _key(session: str) -> str:
@@ -189,6 +191,7 @@ class Sessions:
         self._open = {k: v for k, v in self._open.items() if v[1] > now}
         while len(self._open) >= MAX_SESSIONS:
             self._open.pop(next(iter(self._open)))
+        self._turns = {k: v for k, v in self._turns.items() if k in self._open}
         session = _new_secret(SESSION_PREFIX)
         self._open[self._key(session)] = (user, now + self.seconds)
         return session
@@ -197,12 +200,18 @@ class Sessions:
         if not _TOKEN.fullmatch(session):
             return None
         found = self._open.get(self._key(session))
-        if not found or found[1] < time.monotonic() or not self.tokens.current(found[0]):
+        if found and (found[1] < time.monotonic() or not self.tokens.current(found[0])):
+            self.close(session)  # expired, or its token revoked or replaced: its conversation goes with it
             return None
-        return found[0]
+        return found[0] if found else None
+
+    def turns(self, session: str) -> list:
+        """The conversation of a session `user` accepted: its turns, in memory only."""
+        return self._turns.setdefault(self._key(session), [])
 
     def close(self, session: str) -> None:
         self._open.pop(self._key(session), None)
+        self._turns.pop(self._key(session), None)
 
 
 def open_token_store(settings) -> TokenStore:

@@ -4,6 +4,7 @@
 let session = null;
 let role = null;
 let maxUpload = 0;
+let newConversation = false;  // the session keeps a conversation on the server; the next question starts a new one
 const $ = (id) => document.getElementById(id);
 
 // Every word the page shows comes from the server's messages (rag/language), in the reader's language for
@@ -78,6 +79,8 @@ async function showAnswer(a) {
   box.replaceChildren();
   box.append(a.mode === "written" ? writtenNode(a) : el("p", a.answer, a.abstained ? "answer abstained" : "answer"));
   if (a.fallback) box.append(el("p", say(words, "written.fallback"), "meta"));
+  if (a.standalone && a.standalone !== a.question)  // a follow-up, answered as the question it means
+    box.append(el("p", say(words, "conversation.understood", { question: a.standalone }), "meta understood"));
   const span = a.span;  // null when the quote itself is the answer
   for (const [acronym, longForm] of Object.entries(a.read_as || {}))
     box.append(el("p", say(words, "read_as", { acronym: acronym, long_form: longForm }), "meta"));
@@ -150,9 +153,19 @@ async function askStreaming(data) {
         const mark = say(pageWords, kind === "kept" ? "written.kept_mark" : "written.dropped_mark");
         checks.append(el("li", (kind === "kept" ? "✓ " : "✗ ") + mark + ": " + payload.text, kind));
       } else if (kind === "error") throw new Error(payload.error);
-      else if (kind === "answer") await showAnswer(payload);
+      else if (kind === "answer") { await showAnswer(payload); addTurn(payload.question); }
     }
   }
+}
+
+// The conversation's questions so far, above the last answer; a new conversation clears them.
+function addTurn(question) {
+  $("turns").append(el("li", question));
+  $("new-conversation").hidden = false;
+}
+function clearTurns() {
+  $("turns").replaceChildren();
+  $("new-conversation").hidden = true;
 }
 
 // The collections this token may use: all selected at first; the question and the list follow the choice.
@@ -206,6 +219,7 @@ function loggedOut(message) {
   for (const id of ["who", "logout", "ask-panel", "upload-panel", "documents-panel"]) $(id).hidden = true;
   $("login-panel").hidden = false;
   $("answer").replaceChildren();
+  clearTurns();
   status(message);
 }
 
@@ -243,7 +257,9 @@ document.addEventListener("DOMContentLoaded", () => {
     busy(event.target, async () => {
       $("answer").replaceChildren(el("p", say(pageWords, "web.thinking"), "meta"));
       const within = $("within").value.trim();
-      await askStreaming({ question: $("question").value, collection: chosenCollections(), in: within ? [within] : [] });
+      await askStreaming({ question: $("question").value, collection: chosenCollections(), in: within ? [within] : [],
+                           new_conversation: newConversation });
+      newConversation = false;
     });
   });
   $("upload").addEventListener("submit", (event) => {
@@ -265,6 +281,13 @@ document.addEventListener("DOMContentLoaded", () => {
         " · " + r.chunks + " " + say(pageWords, "web.chunks");
       await loadDocuments();
     });
+  });
+  $("new-conversation").addEventListener("click", () => {
+    newConversation = true;
+    clearTurns();
+    $("answer").replaceChildren();
+    $("question").value = "";
+    $("question").focus();
   });
   $("collections").addEventListener("change", () => loadDocuments().catch((e) => status(e.message)));
   $("logout").addEventListener("click", async () => {
