@@ -175,7 +175,9 @@ def _user(name: str, entry: dict) -> User:
 
 class Sessions:
     """Web-page logins: short-lived random session tokens, in this process's memory only. Each session keeps its
-    conversation's turns (rag/conversation.py) there too, gone with the session: logout, expiry, a revoked token."""
+    conversation's turns (rag/conversation.py) there too: dropped at logout, out of reach once the session expires or
+    its token is revoked or replaced (no request gets past `user`), freed with the expired sessions at the next login.
+    Only `open` and `close`, on the event loop, change this state."""
 
     def __init__(self, tokens: TokenStore, seconds: float = SESSION_SECONDS):
         self.tokens, self.seconds = tokens, seconds
@@ -200,10 +202,9 @@ class Sessions:
         if not _TOKEN.fullmatch(session):
             return None
         found = self._open.get(self._key(session))
-        if found and (found[1] < time.monotonic() or not self.tokens.current(found[0])):
-            self.close(session)  # expired, or its token revoked or replaced: its conversation goes with it
+        if not found or found[1] < time.monotonic() or not self.tokens.current(found[0]):
             return None
-        return found[0] if found else None
+        return found[0]
 
     def turns(self, session: str) -> list:
         """The conversation of a session `user` accepted: its turns, in memory only."""
