@@ -1,6 +1,6 @@
 """Follow-up questions: the fallback's reading in English and French, a conversation on the demo documents with the
 real default models (Python API, interactive CLI, HTTPS API with sessions), its sealed audit entries, and a chat
-model's rewrite over llama.cpp's server."""
+model's rewrite over llama.cpp's server. The web page's conversation is tested in test_web.py."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from test_web import browser, log_in  # noqa: F401 (the web page's Chromium fixture)
 
 LEAVE = "How many days of paid annual leave do employees get?"
 PART_TIME = "And for part-time staff?"
@@ -209,30 +208,6 @@ def test_a_session_keeps_its_own_conversation_until_logout(rag_server):
     turn = next(e for e in reversed(entries) if e["details"] and e["details"].get("question") == PART_TIME
                 and "paid annual leave" in e["details"].get("standalone", ""))
     assert turn["action"] == "ask" and turn["user"] == "api:test-reader"
-
-
-def test_the_web_page_shows_how_a_follow_up_was_understood_and_starts_anew(browser, rag_server):
-    context = browser.new_context(ignore_https_errors=True)
-    page = context.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(rag_server.url)
-    log_in(page, rag_server.token("reader"))
-    for n, question in enumerate([LEAVE, PART_TIME], start=1):
-        page.fill("#question", question)
-        page.click("#ask button")
-        page.locator("#turns li").nth(n - 1).wait_for(timeout=300_000)
-    assert page.locator("#turns li").all_inner_texts() == [LEAVE, PART_TIME]
-    assert "Understood as: How many days of paid annual leave" in page.inner_text("#answer .understood")
-    assert "hr-policy.pdf" in page.inner_text("#answer .sources li")
-    page.click("#new-conversation")
-    assert page.locator("#turns li").count() == 0 and page.is_hidden("#new-conversation")
-    page.fill("#question", PART_TIME)
-    page.click("#ask button")
-    page.locator("#turns li").first.wait_for(timeout=300_000)
-    assert page.locator("#answer .understood").count() == 0 and "could not find" in page.inner_text("#answer")
-    context.close()
-    assert problems == []
 
 
 # -- a chat model rewrites: the test model over llama.cpp's server (see test_written_server.py) --------------------------

@@ -129,3 +129,22 @@ def test_a_french_reader_sees_the_page_and_the_answer_in_french(browser, rag_ser
     assert "Nearest passages" not in shown and "closest sentence" not in shown
     context.close()
     assert problems == []
+
+
+def test_a_follow_up_shows_how_it_was_understood_and_a_new_conversation_starts_anew(page, rag_server):
+    log_in(page, rag_server.token("reader"))
+    follow_up = "And for part-time staff?"
+    for n, question in enumerate([LEAVE, follow_up], start=1):
+        page.fill("#question", question)
+        page.click("#ask button")
+        page.locator("#turns li").nth(n - 1).wait_for(timeout=300_000)
+    assert page.locator("#turns li").all_inner_texts() == [LEAVE, follow_up]
+    assert "Understood as: How many days of paid annual leave" in page.inner_text("#answer .understood")
+    assert "hr-policy.pdf" in page.inner_text("#answer .sources li")
+    page.click("#new-conversation")
+    assert page.locator("#turns li").count() == 0 and page.is_hidden("#new-conversation")
+    page.fill("#question", follow_up)
+    page.click("#ask button")
+    page.locator("#turns li").first.wait_for(timeout=300_000)
+    assert page.locator("#answer .understood").count() == 0 and "could not find" in page.inner_text("#answer")
+    assert page.problems == []
