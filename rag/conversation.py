@@ -5,8 +5,9 @@ own words. Each turn is therefore read as a standalone question first, then answ
 
 - **With a chat model** (a local instruct model or an inference server, as `rag.written.writes` says), the model is
   shown the last few standalone questions and asked, greedily, to rewrite the new one as a standalone question. The
-  rewrite is discarded when it is empty, longer than both questions together, takes nothing from the earlier
-  questions, or names more than `INVENTED_STEMS` things neither they nor the follow-up said; the fallback then decides.
+  rewrite is discarded when it is empty, longer than both questions together, drops a content word of the follow-up,
+  takes nothing from the earlier questions, or names more than `INVENTED_STEMS` things neither they nor the follow-up
+  said; the fallback then decides.
 - **The fallback** (the packaged base model, or a discarded rewrite) reads the words of the question's language
   (`Language.follow_up_openers`, `question_words`, `referring`). A question is a follow-up when it opens with a
   follow-up opener ("and", "what about", "et", "qu'en est-il"), when it has no content word at all once its question
@@ -206,8 +207,8 @@ def _content_tokens(text: str, language: Language) -> list[str]:
 
 
 def rewrite(generator, question: str, earlier: list[str], language: Language) -> str | None:
-    """A chat model's standalone rewrite of `question` after the `earlier` standalone questions, or None when it is
-    empty, too long, takes nothing from them or invents (see the module's docstring)."""
+    """A chat model's standalone rewrite of `question` after the `earlier` standalone questions, or None when
+    `accepted` refuses it."""
     say = language.say
     listed = "\n".join(f"{n}. {q}" for n, q in enumerate(earlier, start=1))
     user = f"{say('conversation.earlier')}:\n{listed}\n\n{say('conversation.follow_up')}: {question}"
@@ -217,8 +218,8 @@ def rewrite(generator, question: str, earlier: list[str], language: Language) ->
 
 def accepted(reply: str, question: str, earlier: list[str], language: Language) -> str | None:
     """The rewrite in a model's reply (its first line, unquoted), or None when it is empty, longer than the follow-up
-    and the previous question together, takes no word from the earlier questions, or names more than `INVENTED_STEMS`
-    words neither they nor the follow-up hold."""
+    and the previous question together, drops a content word of the follow-up, takes no word from the earlier
+    questions, or names more than `INVENTED_STEMS` words neither they nor the follow-up hold."""
     lines = [line.strip().strip("\"'`«»“” ") for line in reply.strip().splitlines() if line.strip()]
     text = lines[0] if lines else ""
     if not text or len(text) > len(question) + len(earlier[-1]):
