@@ -1,7 +1,9 @@
 """Generators: a local Hugging Face causal LM, loaded once and reused for every question.
 
 The default is the packaged Gemma 3 270M GGUF, converted once into a cached safetensors
-directory (GGUF de-quantisation takes ~45 s; the cached copy loads in a few seconds).
+directory (GGUF de-quantisation takes ~45 s). The cache is kept in forms that load without work: the
+tokenizer read by the tokenizers library alone, and the weights in the precision this CPU computes in
+(a bf16 copy is made once where bf16 is native), memory-mapped rather than converted on every load.
 Any local HF model directory can replace it (`--llm DIR`); its chat template is used if it has one.
 """
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
@@ -21,9 +26,17 @@ from langchain_core.language_models.llms import LLM
 
 from rag.extraction import Extraction
 from rag.errors import ModelProblem
-from rag.hardware import configure_threads, pick_dtype, quiet_transformers
+from rag.hardware import configure_threads, pick_dtype, quiet_transformers, release_freed_memory
 
 _COMPLETE = "COMPLETE"
+_BF16_WEIGHTS = "model.bf16.safetensors"  # transformers' file name for the "bf16" variant of model.safetensors
+# Gemma's own tokenizer class rebuilds its 262k-token vocabulary in Python from a JSON parse of
+# tokenizer.json (about 3 s); the generic backend reads that file in the tokenizers library alone and
+# tokenizes identically (tests/test_generate.py). Without the empty added_tokens_decoder, transformers
+# would parse tokenizer.json in Python once more for its added tokens, which the file itself holds.
+_FAST_TOKENIZER_CONFIG = {"backend": "tokenizers", "tokenizer_class": "TokenizersBackend", "added_tokens_decoder": {},
+                          "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
+                          "mask_token": "<mask>", "padding_side": "left"}
 
 
 def default_llm_dir(cache_dir: Path) -> Path:
@@ -33,6 +46,7 @@ def default_llm_dir(cache_dir: Path) -> Path:
 
     target = Path(cache_dir) / "models" / f"gemma-3-270m-{gemma.EXPECTED_SHA256[:12]}"
     if (target / _COMPLETE).exists():
+        _fast_tokenizer(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
@@ -71,10 +85,102 @@ def _convert_gguf(gemma, out_dir: Path) -> None:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     shutil.rmtree(gguf_dir)
+    _fast_tokenizer(out_dir)
+
+
+def _fast_tokenizer(model_dir: Path) -> None:
+    """Point the converted model's tokenizer config at the backend that loads without a Python parse (caches
+    converted before it are updated in place; a read-only one keeps loading the slower way)."""
+    config = model_dir / "tokenizer_config.json"
+    try:
+        if json.loads(config.read_text()) == _FAST_TOKENIZER_CONFIG:
+            return
+    except (OSError, ValueError):
+        pass  # missing or unreadable: written below
+    try:
+        _replace(config, lambda path: path.write_text(json.dumps(_FAST_TOKENIZER_CONFIG, indent=2) + "\n"))
+    except OSError as exc:
+        logging.getLogger("rag").info("cannot update %s (%s): the tokenizer loads the slower way", config, exc)
+
+
+def _replace(path: Path, write) -> None:
+    """`write(temporary)`, then the temporary file takes `path`'s place at once: a reader sees the old file or
+    the whole new one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def default_llm_variant(model_dir: Path, dtype) -> str | None:
+    """The weights variant of the converted default model to load in `dtype`: "bf16", a copy made once from
+    its fp32 weights (rounded as a load in bf16 rounds them), which is memory-mapped as it is, instead of
+    1 GB of fp32 read and converted on every load; None for the fp32 weights themselves, or where the copy
+    cannot be written (a read-only cache: the fp32 weights are converted on loading, with the same result)."""
+    import torch
+    from filelock import FileLock
+
+    if dtype != torch.bfloat16:
+        return None
+    path = model_dir / _BF16_WEIGHTS
+    problem = _unreadable_bf16(model_dir)
+    if problem is None:
+        return "bf16"
+    try:
+        with FileLock(str(model_dir) + ".lock"):
+            problem = _unreadable_bf16(model_dir)
+            if problem is None:  # another process made it while we waited
+                return "bf16"
+            if path.exists():
+                print(f"the cached bf16 weights {path} are unreadable ({problem}); making them again",
+                      file=sys.stderr)
+            _replace(path, lambda temporary: _write_bf16(model_dir / "model.safetensors", temporary))
+    except OSError as exc:
+        logging.getLogger("rag").info("cannot write %s (%s): converting the fp32 weights on loading", path, exc)
+        return None
+    return "bf16"
+
+
+def _unreadable_bf16(model_dir: Path) -> str | None:
+    """Why the bf16 copy cannot stand for the fp32 weights, or None. Its header alone is read: safetensors
+    refuses a file shorter or longer than its header says."""
+    from safetensors import safe_open
+
+    path = model_dir / _BF16_WEIGHTS
+    if not path.exists():
+        return "missing"
+    try:
+        with safe_open(str(model_dir / "model.safetensors"), "pt") as source:
+            names = set(source.keys())
+        with safe_open(str(path), "pt") as variant:
+            if set(variant.keys()) != names:
+                return "other tensors than the fp32 weights"
+            if any(variant.get_slice(name).get_dtype() != "BF16" for name in names):
+                return "not all in bf16"
+    except Exception as exc:  # safetensors raises its own error types for a damaged file
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _write_bf16(source: Path, target: Path) -> None:
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(source), "pt") as weights:
+        tensors = {name: weights.get_tensor(name).to(torch.bfloat16) for name in weights.keys()}
+        metadata = weights.metadata()
+    save_file(tensors, str(target), metadata=metadata)
+
+
+def _is_default(spec: str) -> bool:
+    return spec in ("default", "gemma", "")
 
 
 def resolve_llm_dir(spec: str, cache_dir: Path) -> Path:
-    if spec in ("default", "gemma", ""):
+    if _is_default(spec):
         return default_llm_dir(cache_dir)
     path = Path(spec).expanduser()
     if not (path / "config.json").exists():
@@ -109,18 +215,26 @@ class LocalGenerator:
 
     scores_answers = True
 
-    def __init__(self, model_dir: Path, precision: str = "auto"):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    def __init__(self, model_dir: Path, precision: str = "auto", variant: str | None = None):
+        import transformers.tokenization_utils_tokenizers  # noqa: F401  (imported here, not in the thread below)
+        from transformers import AutoTokenizer
 
         configure_threads()
         quiet_transformers()
         self.model_dir = model_dir
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=pick_dtype(precision),
-                                                              local_files_only=True)
+            # The tokenizer's file is parsed by the tokenizers library without holding the GIL: that second
+            # of parsing overlaps importing and mapping the model.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                tokenizer = pool.submit(AutoTokenizer.from_pretrained, model_dir, local_files_only=True)
+                from transformers import AutoModelForCausalLM
+
+                self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=pick_dtype(precision),
+                                                                  variant=variant, local_files_only=True)
+                self.tokenizer = tokenizer.result()
         except Exception as exc:
             raise ModelProblem(f"cannot load the model at {model_dir}: {exc}") from None
+        release_freed_memory()
         self.model.eval()
         self.name = model_dir.name
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
@@ -361,7 +475,8 @@ def _longest_chains(sequences: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
 def _local(spec: str, cache_dir: Path, precision: str, allow_remote: bool) -> LocalGenerator:
     model_dir = resolve_llm_dir(spec, cache_dir)
     logging.getLogger("rag").info("loading generator from %s", model_dir)
-    return LocalGenerator(model_dir, precision)
+    variant = default_llm_variant(model_dir, pick_dtype(precision)) if _is_default(spec) else None
+    return LocalGenerator(model_dir, precision, variant)
 
 
 def _server(spec: str, cache_dir: Path, precision: str, allow_remote: bool) -> Generator:

@@ -1,6 +1,7 @@
 """Run-time choice of precision and threads: the CPU differs from machine to machine."""
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 from pathlib import Path
@@ -46,3 +47,13 @@ def quiet_transformers() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's freed pages back to the system (glibc keeps them otherwise): parsing a large
+    tokenizer.json leaves about 190 MB freed but resident. A no-op where the C library has no malloc_trim."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
