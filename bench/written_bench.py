@@ -7,10 +7,13 @@ as another retrieved passage would be). Figures: accuracy (the best sentence of 
 and for the threshold of rule `quote-found`: the share of right passages whose best sentence reaches it, and of
 wrong passages whose best sentence reaches it.
 
-`--set fr-design` / `--set en-fr-design` runs written mode over a question set with a model served by llama.cpp's
-server (`--gguf`: default the Qwen2.5-Coder-0.5B-Instruct test model of the dev extra, see tests/test_written_server.py):
-share of written sentences kept, which rules dropped the others, how often the answer fell back to extractive mode,
-p50/p95 latency and time to first token.
+`--set NAME` runs written mode over any question set of bench/evaluate.py (rmanuals-design, rmanuals-heldout,
+workplace, fr-design, en-fr-design, ...; workplace is report-only: never change a rule because of its items) with a
+model served by llama.cpp's server (`--gguf`: default the Qwen2.5-Coder-0.5B-Instruct test model of the dev extra,
+see tests/test_written_server.py): share of written sentences kept, which rules dropped the others, how often the
+answer fell back to extractive mode, p50/p95 latency and time to first token. `--limit N`: a random sample of N
+questions, fixed by seed 0. `--dropped FILE`: every dropped sentence as a JSON line (set, question, sentence, rule
+code, reason, the text of the passages it cites), for reading by hand (docs/written-drops-sample.md).
 
 Figures (2 cores):
   --quotes, 44 paraphrases (22 English, 22 French); accuracy = the gold sentence is the best of its passage;
@@ -25,6 +28,14 @@ Figures (2 cores):
     | idf recall + 1.0 cosine  | 1.000    | 1.063     | 1.000                  | 0.000                  |
   Shipped (rag.written): IDF recall + 0.5 cosine, threshold 0.72 (between the right passages' lowest best, 0.742,
   and the wrong passages' highest, 0.697). The cases are the design set of the measure: no held-out figure.
+
+  --set rmanuals-heldout --limit 15 and --set workplace --limit 10 (seed 0), test model, one run each,
+  2026-12-07, 2 cores shared (load average 10-14, run at nice 10: latencies are contention, not the model):
+    | set (sample)            | written | kept      | dropped by rule           | fallback   | p50 / p95 s  | 1st tok |
+    | R manuals, held-out, 15 | 24      | 13 (0.54) | facts 5, quote 4, cites 2 | 9/15, 0.60 | 85.2 / 180.7 | 45.1 s  |
+    | workplace, 10           | 13      | 10 (0.77) | facts 3                   | 3/10, 0.30 | 59.6 / 144.4 | 23.6 s  |
+  All 14 dropped sentences read by hand: 12 rightly dropped, 2 right sentences lost (written without a marker,
+  rule cites-given). Details: docs/benchmarks.md (Written answers) and docs/written-drops-sample.md.
 """
 from __future__ import annotations
 
@@ -226,17 +237,26 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else 0.0
 
 
-def run_set(name: str, gguf: Path | None, limit: int, out: Path | None) -> dict:
+def run_set(name: str, gguf: Path | None, limit: int, out: Path | None, dropped_to=None) -> dict:
+    """Written mode over one question set (any set of bench/evaluate.py). `limit`: a random sample of that many
+    questions, fixed by seed 0 (bench/squad.py's `sample`, as evaluate.py draws its SQuAD and workplace samples).
+    `dropped_to`: an open text file that gets one JSON line per dropped sentence, with its rule code, the question
+    and the text of the passages it cited, for reading by hand."""
+    import shutil
     import socket
+    from dataclasses import replace
 
+    import squad
     from evaluate import load_set  # bench/evaluate.py
 
+    from rag.api import Assistant
+    from rag.ingest import run_ingest
     from rag.llama_server import running
     from rag.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="written-bench-"))
     items, docs = load_set(name, tmp / "docs", limit)  # builds the documents under tmp
-    items = items[:limit] if limit else items
+    items = squad.sample(items, limit)  # the R-manual sets come whole from load_set
     if gguf is None:
         sys.path.insert(0, str(ROOT / "tests"))
         from test_written_server import qwen_gguf
@@ -246,25 +266,33 @@ def run_set(name: str, gguf: Path | None, limit: int, out: Path | None) -> dict:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     rows = []
-    with running(gguf, port) as url:
-        from dataclasses import replace
-
-        from rag.api import Assistant
-        from rag.ingest import run_ingest
-
-        settings = Settings(store=str(tmp / "store"), key_file=tmp / "key")
-        run_ingest([docs], settings)
-        with Assistant.open(settings=replace(settings, llm=url, mode="written")) as assistant:
-            for item in items:
-                started = time.perf_counter()
-                answer = assistant.ask(item.text)
-                rows.append({"id": item.id, "question": item.text, "gold": item.answers, "mode": answer.mode,
-                             "fallback": answer.fallback, "abstained": answer.abstained, "answer": answer.answer,
-                             "sentences": [s for s in answer.sentences], "dropped": [d for d in answer.dropped],
-                             "seconds": time.perf_counter() - started,
-                             "first_token_ms": answer.timings.get("first_token_ms")})
-    import shutil
-
+    settings = Settings(store=str(tmp / "store"), key_file=tmp / "key")
+    started = time.perf_counter()
+    run_ingest([docs], settings)
+    ingest_s = time.perf_counter() - started
+    with running(gguf, port) as url, \
+            Assistant.open(settings=replace(settings, llm=url, mode="written")) as assistant:
+        pipeline = assistant.pipeline
+        drafts = []  # what each question retrieved: the passages the model was given are the first ones
+        retrieve = pipeline.retrieve
+        pipeline.retrieve = lambda question: drafts.append(retrieve(question)) or drafts[-1]
+        for item in items:
+            drafts.clear()
+            started = time.perf_counter()
+            answer = assistant.ask(item.text)
+            seconds = time.perf_counter() - started
+            given = dict(enumerate(drafts[0].passages[:pipeline.context_passages], start=1)) if drafts else {}
+            rows.append({"id": item.id, "question": item.text, "gold": item.answers, "mode": answer.mode,
+                         "fallback": answer.fallback, "abstained": answer.abstained, "answer": answer.answer,
+                         "sentences": list(answer.sentences), "dropped": list(answer.dropped),
+                         "given": {n: {"source": p.source, "page": p.page} for n, p in given.items()},
+                         "seconds": seconds, "first_token_ms": answer.timings.get("first_token_ms")})
+            for d in answer.dropped if dropped_to else ():
+                cited = [{"n": n, "source": given[n].source, "page": given[n].page, "text": given[n].text}
+                         for n in d["citations"] if n in given]
+                dropped_to.write(json.dumps({"set": name, "id": item.id, "question": item.text, "gold": item.answers,
+                                             **d, "fallback": answer.fallback, "cited_passages": cited},
+                                            ensure_ascii=False) + "\n")
     shutil.rmtree(tmp, ignore_errors=True)
     kept = sum(len(r["sentences"]) for r in rows)
     dropped = [d for r in rows for d in r["dropped"]]
@@ -273,27 +301,39 @@ def run_set(name: str, gguf: Path | None, limit: int, out: Path | None) -> dict:
     for d in dropped:
         codes[d["code"]] = codes.get(d["code"], 0) + 1
     firsts = [r["first_token_ms"] / 1000 for r in rows if r["first_token_ms"] is not None]
-    figures = {"set": name, "questions": len(rows), "written_sentences": written,
+    figures = {"set": name, "questions": len(rows), "sample_seed": 0 if limit else None,
+               "written_sentences": written, "kept": kept,
                "kept_share": round(kept / written, 3) if written else 0.0, "dropped_by_rule": codes,
                "fallback_share": round(sum(r["fallback"] for r in rows) / len(rows), 3) if rows else 0.0,
                "written_answers": sum(r["mode"] == "written" for r in rows),
+               "no_sentence_written": sum(not r["sentences"] and not r["dropped"] for r in rows),
                "abstained": sum(r["abstained"] for r in rows),
                "p50_s": round(percentile([r["seconds"] for r in rows], 0.5), 2),
                "p95_s": round(percentile([r["seconds"] for r in rows], 0.95), 2),
                "first_token_p50_s": round(percentile(firsts, 0.5), 2),
-               "first_token_p95_s": round(percentile(firsts, 0.95), 2)}
+               "first_token_p95_s": round(percentile(firsts, 0.95), 2),
+               "first_token_answers": len(firsts), "ingest_s": round(ingest_s, 1)}
     if out:
         out.write_text(json.dumps({"figures": figures, "rows": rows}, ensure_ascii=False, indent=1))
     return figures
 
 
+def sets() -> list[str]:
+    from evaluate import SETS  # bench/evaluate.py
+
+    return list(SETS)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quotes", action="store_true", help="compare the measures of support (no model)")
-    parser.add_argument("--set", action="append", default=[], help="fr-design, en-fr-design, ...")
+    parser.add_argument("--set", action="append", default=[], choices=sets(),
+                        help="a question set of bench/evaluate.py (repeatable)")
     parser.add_argument("--gguf", type=Path, help="the model the llama.cpp server serves (default: the test model)")
-    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="a fixed random sample (seed 0) of this many questions")
     parser.add_argument("--out", type=Path, help="write the rows of each set to OUT-<set>.json")
+    parser.add_argument("--dropped", type=Path, help="write every dropped sentence, its rule code, question and "
+                        "cited passages here (JSON lines, all sets)")
     args = parser.parse_args()
     if args.quotes:
         from rag.embed import load_embedder
@@ -311,9 +351,14 @@ def main() -> int:
             for sentence, chosen in r["misses"]:
                 print(f"miss ({measure}): {sentence!r} -> {chosen!r}", file=sys.stderr)
         print("shipped:", check_threshold(embedder, SUPPORT_THRESHOLD, SUPPORT_COSINE_WEIGHT))
-    for name in args.set:
-        out = args.out.with_name(f"{args.out.name}-{name}.json") if args.out else None
-        print(json.dumps(run_set(name, args.gguf, args.limit, out), ensure_ascii=False))
+    dropped = open(args.dropped, "w", encoding="utf-8") if args.dropped else None
+    try:
+        for name in args.set:
+            out = args.out.with_name(f"{args.out.name}-{name}.json") if args.out else None
+            print(json.dumps(run_set(name, args.gguf, args.limit, out, dropped), ensure_ascii=False), flush=True)
+    finally:
+        if dropped:
+            dropped.close()
     return 0
 
 
