@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import rag.offline  # noqa: F401
 from rag.cli import run_main
@@ -49,7 +50,7 @@ def read_batch(path: str) -> list[str]:
     from rag.errors import UsageError
 
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read --batch file {path}: {exc.strerror}") from None
     questions = []
@@ -110,7 +111,7 @@ def interactive(assistant, as_json: bool, within: list[str], streaming: bool = F
     conversation = assistant.conversation()
     while True:
         try:
-            question = input("? ").strip()
+            question = input("? " if sys.stdin.isatty() else "").strip()  # piped: output stays one JSON per line
         except EOFError:
             return 0
         if not question:

@@ -94,10 +94,71 @@ def llama_server(gguf: Path):
         yield url
 
 
-def run_cli(*args: str, env: dict | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """Run `python -m ...` as a user would, with the test's store and key from the environment."""
-    return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=900)
+# Commands whose checks are about behaviour run in this process (models loaded once, not per command);
+# `process=True`, a prefix or the server keep a real process where the boundary itself is tested.
+_IN_PROCESS = {"ingest": "rag.ingest.__main__", "rag.ask": "rag.ask", "rag.audit": "rag.audit",
+               "rag.calibrate": "rag.calibrate", "rag.collections": "rag.collections", "rag.keys": "rag.keys"}
+_MODELS: dict = {}  # (loader, its arguments) -> the loaded model, shared by every in-process command
+
+
+def run_cli(*args: str, env: dict | None = None, prefix: tuple[str, ...] = (),
+            process: bool = False) -> subprocess.CompletedProcess:
+    """Run `python -m ...` as a user would, with the test's store and key from the environment: its exit
+    code, stdout and stderr."""
+    if process or prefix or args[:1] != ("-m",) or args[1] not in _IN_PROCESS:
+        return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, **(env or {})}, timeout=900)
+    return _run_in_process(args[1], list(args[2:]), env or {})
+
+
+def _run_in_process(module: str, argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    import importlib
+    import io
+    import logging
+    import warnings
+
+    from rag import embed, generate
+    from rag.cli import run_main
+
+    main = importlib.import_module(_IN_PROCESS[module]).main
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_loaders = embed.load_embedder, generate.load_generator
+    saved_logging = logging.root.handlers[:], logging.root.level
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    code = 0
+    try:
+        os.environ.update(env)
+        os.chdir(ROOT)
+        embed.load_embedder = _loaded_once(saved_loaders[0])
+        generate.load_generator = _loaded_once(saved_loaders[1])
+        logging.root.handlers = [handler]
+        logging.root.setLevel(os.environ.get("RAG_LOG_LEVEL", "WARNING").upper())
+        # A fresh warnings state per command, as a new process has: "shown once" must show again.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            warnings.simplefilter("default")
+            try:
+                run_main(lambda: main(argv))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        embed.load_embedder, generate.load_generator = saved_loaders
+        logging.root.handlers = saved_logging[0]
+        logging.root.setLevel(saved_logging[1])
+    return subprocess.CompletedProcess(["python", "-m", module, *argv], code, out.getvalue(), err.getvalue())
+
+
+def _loaded_once(loader):
+    def load(*args, **kwargs):
+        key = (loader.__qualname__, args, tuple(sorted(kwargs.items())))
+        if key not in _MODELS:
+            _MODELS[key] = loader(*args, **kwargs)
+        return _MODELS[key]
+    return load
 
 
 def store_bytes(store: Path) -> bytes:

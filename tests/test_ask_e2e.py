@@ -103,7 +103,7 @@ def test_batch_answers_every_question_with_one_model_load(demo_store, tmp_path):
     questions.write_text('{"question": "How long must passwords be?"}\nWho chaired the board meeting?\n'
                          'What is the capital of Peru?\n')
     env = {"RAG_STORE": demo_store.store, "RAG_KEY_FILE": str(demo_store.key_file), "RAG_LOG_LEVEL": "INFO"}
-    result = run_cli("-m", "rag.ask", "--batch", str(questions), env=env)
+    result = run_cli("-m", "rag.ask", "--batch", str(questions), env=env, process=True)  # its own model loads
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["abstained"] for a in answers] == [False, False, True]
@@ -140,8 +140,8 @@ def test_wrong_key_is_one_line_and_exit_2(demo_store, tmp_path):
     other = tmp_path / "other-key"
     other.write_text("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n")
     other.chmod(0o600)
-    result = run_cli("-m", "rag.ask", "How long must passwords be?",
-                     env={"RAG_STORE": demo_store.store, "RAG_KEY_FILE": str(other)})
+    result = run_cli("-m", "rag.ask", "How long must passwords be?",  # a real process: exit code and stderr
+                     env={"RAG_STORE": demo_store.store, "RAG_KEY_FILE": str(other)}, process=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "wrong key file" in result.stderr
 
@@ -162,7 +162,7 @@ def test_empty_store_says_what_to_ingest(isolated):
 
 
 def test_empty_question_is_a_usage_error():
-    result = run_cli("-m", "rag.ask", "   ")
+    result = run_cli("-m", "rag.ask", "   ", process=True)
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -137,7 +137,7 @@ def test_corrupt_pdf_among_good_files_fails_alone(isolated, embedder):
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(3000))
     (docs / "empty.txt").write_text("   \n")
     (docs / "diagram.svg").write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
-    result = run_cli("-m", "ingest", str(docs))
+    result = run_cli("-m", "ingest", str(docs), process=True)  # a real process: no traceback on its stderr
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "failed:  broken.pdf:" in result.stderr
