@@ -34,11 +34,14 @@ FROM deps AS models
 COPY rag/__init__.py rag/offline.py rag/errors.py rag/hardware.py rag/settings.py rag/generate.py \
      rag/embed.py rag/embed_onnx.py rag/extraction.py /src/rag/
 # Made now, not on the first question, because the image's cache is read-only: the packaged Gemma GGUF
-# de-quantised (about a minute) and, where this CPU takes that route, the int8 embedder. They are made in
-# private temporary folders: open them to the non-root runtime user.
+# de-quantised (about a minute) and, where this CPU takes those routes, its bf16 copy and the int8 embedder (a
+# CPU that computes otherwise converts on loading, with the same answers). They are made in private temporary
+# folders: open them to the non-root runtime user.
 RUN PYTHONPATH=/src RAG_CACHE_DIR=/opt/rag/cache /opt/rag/venv/bin/python -c \
-    "from rag.embed import load_embedder; from rag.generate import default_llm_dir; from rag.settings import Settings; \
-s = Settings.from_env(); default_llm_dir(s.cache_dir); print('embedder:', load_embedder('default', s.precision, s.cache_dir).precision)" \
+    "from rag.embed import load_embedder; from rag.generate import default_llm_dir, default_llm_variant; \
+from rag.hardware import pick_dtype; from rag.settings import Settings; s = Settings.from_env(); \
+print('generator:', default_llm_variant(default_llm_dir(s.cache_dir), pick_dtype(s.precision)) or 'fp32'); \
+print('embedder:', load_embedder('default', s.precision, s.cache_dir).precision)" \
     && chmod -R a+rX /opt/rag/cache
 
 FROM deps AS app
