@@ -150,8 +150,10 @@ def parse_pages(markdown: str) -> list[list[tuple[str, object]]]:
     return pages
 
 
-def render_pdf(source: Path, target: Path, lang: str) -> list[list[str]]:
-    """Render one Markdown source to PDF; returns the headings of each page."""
+def render_pdf(source: Path, target: Path, lang: str, label: str | None = None,
+               author: str = "AResA") -> list[list[str]]:
+    """Render one Markdown source to PDF; returns the headings of each page. `label`: the footer (default
+    this corpus's short title)."""
     from reportlab import rl_config
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
@@ -168,7 +170,8 @@ def render_pdf(source: Path, target: Path, lang: str) -> list[list[str]]:
                              spaceAfter=4)
     cell = ParagraphStyle("cell", parent=body, spaceAfter=0)
     pages = parse_pages(source.read_text(encoding="utf-8"))
-    footer_label = SHORT_TITLE[lang] if unicode_font else _winansi(SHORT_TITLE[lang])
+    label = label or SHORT_TITLE[lang]
+    footer_label = label if unicode_font else _winansi(label)
 
     story, headings = [], []
     for number, blocks in enumerate(pages):
@@ -206,7 +209,7 @@ def render_pdf(source: Path, target: Path, lang: str) -> list[list[str]]:
 
     doc = SimpleDocTemplate(str(target), pagesize=A4, leftMargin=2.2 * cm, rightMargin=2.2 * cm,
                             topMargin=2 * cm, bottomMargin=2 * cm, title=pages[0][0][1] if pages[0] else "",
-                            author="AResA", lang="fr-FR" if lang == "fr" else "en-GB")
+                            author=author, lang="fr-FR" if lang == "fr" else "en-GB")
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     if doc.page != total:
         raise SystemExit(f"{target.name}: {doc.page} pages rendered for {total} source pages (a page overflowed)")

@@ -35,7 +35,12 @@ CALIBRATED_FEATURES = ("top_score", "cited_score", "sentence_similarity", "mean_
 # Whether the span is right also depends on whether the question's wording says what kind of answer it wants.
 SPAN_FEATURES = CALIBRATED_FEATURES + ("kind_asked",)
 SENTENCE_COVERAGE_WEIGHT = 0.75  # all the question's words found in a sentence count as much as 0.75 cosine
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")  # the default language's; others: calibration.<code>.json
+
+
+def calibration_file(code: str) -> Path:
+    """The packaged fit for questions in language `code` (it may not exist: the default language's then serves)."""
+    return CALIBRATION_FILE if code == languages.DEFAULT else CALIBRATION_FILE.with_name(f"calibration.{code}.json")
 
 
 @dataclass
@@ -155,10 +160,23 @@ class Calibration:
     # "Is the chosen span right?" (F1 >= 0.5): a second model over the same features, fitted on the
     # answerable questions; a span under its threshold is not shown, its quote is the answer instead.
     span: dict = field(default_factory=dict)  # {"weights", "bias", "threshold"}; empty: never show a span
+    # Fits of other languages, by code (rag/calibration.<code>.json): a language's evidence features may sit on
+    # other scales (docs/design.md#abstention-per-language). A store's own fit has none and serves every language.
+    by_language: dict[str, "Calibration"] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
-        return cls.from_dict(json.loads(path.read_text()))
+    def load(cls, path: Path | None = None) -> "Calibration":
+        """`path`'s fit alone; without one, the packaged fits: the default language's and each other's there is."""
+        if path is not None:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        packaged = cls.load(CALIBRATION_FILE)
+        packaged.by_language = {code: cls.load(calibration_file(code)) for code in languages.LANGUAGES
+                                if code != languages.DEFAULT and calibration_file(code).exists()}
+        return packaged
+
+    def for_language(self, code: str) -> "Calibration":
+        """The fit that decides a question in language `code`."""
+        return self.by_language.get(code, self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Calibration":
@@ -338,8 +356,9 @@ class AskPipeline:
     def decide(self, draft: Draft) -> Answer:
         timings = dict(draft.timings)
         timings["total_ms"] = timings.get("retrieve_ms", 0.0) + timings.get("generate_ms", 0.0)
-        draft.confidence = self.calibration.probability(draft.features) if draft.features else 0.0
-        draft.threshold = self.calibration.threshold
+        calibration = self.calibration.for_language(draft.language.code)
+        draft.confidence = calibration.probability(draft.features) if draft.features else 0.0
+        draft.threshold = calibration.threshold
         rules = self.rules(draft.language)
         reason = rules.refusal(draft) if draft.passages else rules.reason("no-passage")
         code = draft.language.code
@@ -349,8 +368,8 @@ class AskPipeline:
                           reason, draft.read_as, language=code)
         p = draft.passage
         citation = Citation(1, p.source, p.page, p.id, draft.quote, round(p.score, 4), p.ocr)
-        draft.span_confidence = self.calibration.span_probability(draft.features)
-        draft.span_threshold = self.calibration.span["threshold"] if self.calibration.span else math.inf
+        draft.span_confidence = calibration.span_probability(draft.features)
+        draft.span_threshold = calibration.span["threshold"] if calibration.span else math.inf
         span = draft.span if rules.shows_span(draft) else None
         shown = span if span is not None else draft.quote
         return Answer(draft.question, f"{shown} [1]", False, [citation], [], timings, draft.confidence,

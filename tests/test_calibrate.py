@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.answer import CALIBRATED_FEATURES, Calibration
+from rag.answer import CALIBRATED_FEATURES, Calibration, Draft
 from rag.calibrate import MIN_PER_CLASS, LabelledQuestion, Sample, fit, read_questions, run_calibrate
 from rag.fitted import STORE_CALIBRATION, load_for_store, save_for_store
 from rag.errors import IntegrityError, UsageError
@@ -166,3 +166,51 @@ def test_calibrating_a_store_changes_what_its_answers_are_judged_by(tmp_path, de
         assert answer.confidence == pytest.approx(fitted.probability(
             assistant.pipeline.extract(assistant.pipeline.retrieve(answer.question)).features), abs=0.01)
         assert "calibrate" in (store / "audit.log").read_text()
+
+
+def _decided(calibration: Calibration, question: str, language) -> Draft:
+    """A draft that passes every other gate, decided with `calibration`: its threshold says which fit judged it."""
+    from rag.answer import AskPipeline
+    from rag.retrieve import Passage
+
+    text = "Les agents disposent de 27 jours de congés. Staff get 27 days of leave."
+    passage = Passage(id="c1", text=text, source="doc.md", page=None, start=0, end=len(text), score=0.6)
+    draft = Draft(question, [passage], language, span="27 jours", passage=passage, quote=text,
+                  features={name: 0.5 for name in CALIBRATED_FEATURES})
+    AskPipeline(retriever=None, generator=None, calibration=calibration).decide(draft)
+    return draft
+
+
+def test_a_french_question_is_judged_by_the_french_fit_and_an_english_one_by_the_english_fit(tmp_path, monkeypatch):
+    """Packaged fits are found by language code beside the English one (`make calibrate-fr` writes the French one)."""
+    import rag.answer
+    from rag.language.english import ENGLISH
+    from rag.language.french import FRENCH
+
+    monkeypatch.setattr(rag.answer, "CALIBRATION_FILE", tmp_path / "calibration.json")
+    english = Calibration({"top_score": 1.0}, -0.5, 0.36, "SQuAD train")
+    french = Calibration({"sentence_similarity": 1.5}, 0.4, 0.49, "French training set")
+    (tmp_path / "calibration.json").write_text(json.dumps(english.to_dict()))
+    assert Calibration.load().by_language == {}  # no French fit: English judges French questions too
+    (tmp_path / "calibration.fr.json").write_text(json.dumps(french.to_dict()))
+    packaged = Calibration.load()
+    assert packaged.for_language("fr") == french and packaged.for_language("en") is packaged
+
+    in_french = _decided(packaged, "Combien de jours de congés ont les agents ?", FRENCH)
+    in_english = _decided(packaged, "How many days of leave do staff get?", ENGLISH)
+    assert (in_french.threshold, in_french.confidence) == (0.49, french.probability(in_french.features))
+    assert (in_english.threshold, in_english.confidence) == (0.36, english.probability(in_english.features))
+
+
+def test_a_stores_own_fit_judges_questions_in_every_language(tmp_path):
+    """It was fitted on that store's own questions, whatever their language: it replaces every packaged fit."""
+    from rag.language.english import ENGLISH
+    from rag.language.french import FRENCH
+
+    keyring = Keyring.new()
+    save_for_store(Calibration({"top_score": 1.0}, 0.0, 0.55, "mine", models=MODELS), tmp_path, keyring)
+    own = load_for_store(tmp_path, keyring, MODELS)
+    assert own.by_language == {}
+    for question, language in (("Combien de jours de congés ont les agents ?", FRENCH),
+                               ("How many days of leave do staff get?", ENGLISH)):
+        assert _decided(own, question, language).threshold == 0.55
