@@ -35,7 +35,7 @@ CALIBRATED_FEATURES = ("top_score", "cited_score", "sentence_similarity", "mean_
 # Whether the span is right also depends on whether the question's wording says what kind of answer it wants.
 SPAN_FEATURES = CALIBRATED_FEATURES + ("kind_asked",)
 SENTENCE_COVERAGE_WEIGHT = 0.75  # all the question's words found in a sentence count as much as 0.75 cosine
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")  # the default language's; others: calibration.<code>.json
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")  # English; other languages: calibration.<code>.json
 
 
 def calibration_file(code: str) -> Path:
