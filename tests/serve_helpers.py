@@ -62,11 +62,12 @@ class Server:
             return self.process.wait()
 
 
-def start_server(base: Path, demo_store) -> Server:
+def start_server(base: Path, demo_store, llm: str | None = None) -> Server:
     # A copy: uploads in these tests must not change the session's demo store that other tests read.
     store = base / "store"
     shutil.copytree(demo_store.store, store)
-    env = {**os.environ, "RAG_STORE": str(store), "RAG_KEY_FILE": str(demo_store.key_file)}
+    env = {**os.environ, "RAG_STORE": str(store), "RAG_KEY_FILE": str(demo_store.key_file),
+           **({"RAG_LLM": llm} if llm else {})}
     made = run_cli("-m", "rag.serve", "init-tls", "--out", str(base / "tls"), env=env)
     assert made.returncode == 0, made.stderr
     stderr = base / "server.err"

