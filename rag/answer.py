@@ -12,6 +12,7 @@ import html
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,6 +23,7 @@ from rag import language as languages
 from rag import written
 from rag.acronyms import expand
 from rag.cite import answer_candidates, coverage, quote_for, standalone
+from rag.errors import UsageError
 from rag.language import Language
 from rag.retrieve import Passage, Retriever
 from rag.rules import Reason, Rules
@@ -466,3 +468,17 @@ def _nearest(passage: Passage, evidence: tuple[Passage, str] | None) -> dict:
 
 def _squash(text: str) -> str:
     return " ".join(text.split())
+
+
+MAX_QUESTION_CHARS = 1000  # ~250 embedder tokens: longer questions would be cut silently by the model
+
+
+def checked_question(question: str) -> str:
+    """The question as asked, stripped; an empty one is a usage error, a too long one is cut with a warning."""
+    question = (question or "").strip()
+    if not question:
+        raise UsageError("the question is empty; ask something, e.g. python -m rag.ask \"How many leave days?\"")
+    if len(question) > MAX_QUESTION_CHARS:
+        warnings.warn(f"question truncated to its first {MAX_QUESTION_CHARS} characters", stacklevel=3)
+        question = question[:MAX_QUESTION_CHARS]
+    return question

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from rag import language as languages
-from rag.answer import Answer, AskPipeline, Calibration
-from rag.errors import StoreProblem, UsageError
+from rag.answer import Answer, AskPipeline, Calibration, checked_question
+from rag.errors import StoreProblem
 from rag.offline import off_block, on_block
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from rag.conversation import Conversation
 
-MAX_QUESTION_CHARS = 1000  # ~250 embedder tokens: longer questions would be cut silently by the model
 
 
 @dataclass
@@ -134,7 +133,7 @@ class Assistant:
         answer to documents under those folders or files of the collections (`--in`); `lang` is the
         question's language code (default: the settings', else detected); `mode` is "extractive", "written" or
         "auto" (default: the settings')."""
-        question = _checked(question)
+        question = checked_question(question)
         answer = self._pipeline_for(k, within, lang).ask(question, mode)
         self._record(question, answer, user)
         return answer
@@ -143,7 +142,7 @@ class Assistant:
                within: Sequence[str] = (), lang: str | None = None, mode: str | None = None) -> Iterator:
         """`ask`, as it happens: `rag.written.Event`s (`text` pieces as the model writes, `kept`/`dropped` for each
         sentence once verified), the last one `answer` with the Answer. Extractive mode gives only that one."""
-        question = _checked(question)
+        question = checked_question(question)
         for event in self._pipeline_for(k, within, lang).stream(question, mode):
             if event.kind == "answer":
                 self._record(question, event.data, user)
@@ -169,7 +168,7 @@ class Assistant:
         """The decrypted passages closest to `query`, best first, with their scores (`within`, `lang`: as in
         `ask`)."""
         retriever = self.retriever.scoped(within)
-        query = _checked(query)
+        query = checked_question(query)
         language = _chosen(lang) or _chosen(self.settings.lang) or languages.of(query)
         interpreted, read_as = retriever.interpret(query, language)
         return retriever.search(interpreted, k or self.settings.k, phrases=list(read_as.values()), language=language)
@@ -219,13 +218,3 @@ def load_generator_for(settings: Settings):
 def _chosen(lang: str | None) -> "languages.Language | None":
     """The language a user chose (`--lang`, `RAG_LANG`, the API's `lang`); None for auto-detection."""
     return languages.get(lang) if lang and lang != "auto" else None
-
-
-def _checked(question: str) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise UsageError("the question is empty; ask something, e.g. python -m rag.ask \"How many leave days?\"")
-    if len(question) > MAX_QUESTION_CHARS:
-        warnings.warn(f"question truncated to its first {MAX_QUESTION_CHARS} characters", stacklevel=3)
-        question = question[:MAX_QUESTION_CHARS]
-    return question

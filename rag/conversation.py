@@ -29,15 +29,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from rag import language as languages
-from rag.answer import Answer
+from rag.answer import Answer, checked_question
 from rag.language import Language, _apostrophes
 from rag.language.detect import MIN_CONFIDENCE, identify
-
-if TYPE_CHECKING:
-    from rag.api import Assistant
 
 MAX_TURNS = 20  # kept in memory; only the last REWRITE_TURNS are read
 REWRITE_TURNS = 3  # earlier standalone questions a chat model is shown
@@ -81,7 +78,7 @@ class Conversation:
     """Questions asked one after the other of an Assistant (`assistant.conversation()`); `ask` and `stream` take the
     arguments of `Assistant.ask` and `Assistant.stream`. Not thread-safe, like the models it asks."""
 
-    def __init__(self, assistant: "Assistant", turns: list[Turn] | None = None):
+    def __init__(self, assistant, turns: list[Turn] | None = None):  # a rag.api.Assistant (it imports this module)
         self.assistant = assistant
         self.turns = turns if turns is not None else []  # a caller's list is kept and extended (the server's)
 
@@ -107,9 +104,7 @@ class Conversation:
 
     def ask(self, question: str, k: int | None = None, user: str | None = None, within: Sequence[str] = (),
             lang: str | None = None, mode: str | None = None) -> ConversationAnswer:
-        from rag.api import _checked
-
-        question = _checked(question)
+        question = checked_question(question)
         standalone, by, language = self.standalone(question, lang)
         answer = self.assistant._pipeline_for(k, within, language.code).ask(standalone, mode)
         return self._turn(question, standalone, by, language, answer, user)
@@ -117,10 +112,9 @@ class Conversation:
     def stream(self, question: str, k: int | None = None, user: str | None = None, within: Sequence[str] = (),
                lang: str | None = None, mode: str | None = None) -> Iterator:
         """`ask` as it happens, as `Assistant.stream` gives it; the last event's answer is a ConversationAnswer."""
-        from rag.api import _checked
         from rag.written import Event
 
-        question = _checked(question)
+        question = checked_question(question)
         standalone, by, language = self.standalone(question, lang)
         for event in self.assistant._pipeline_for(k, within, language.code).stream(standalone, mode):
             if event.kind == "answer":

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.api import MAX_QUESTION_CHARS
+from rag.answer import MAX_QUESTION_CHARS
 from rag.errors import RagError, UsageError
 from rag.serve.backend import Backend
 from rag.serve.tokens import (
