@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 
 from rag import language as languages
 from rag.answer import Answer, checked_question
-from rag.language import Language, _apostrophes
+from rag.language import Language, apostrophes
 from rag.language.detect import MIN_CONFIDENCE, identify
 
 MAX_TURNS = 20  # kept in memory; only the last REWRITE_TURNS are read
@@ -166,7 +166,7 @@ def _without_openers(question: str, language: Language) -> tuple[str, bool]:
     if not language.follow_up_openers:
         return text, False
     pattern = _openers(language.follow_up_openers)
-    while (found := pattern.match(_apostrophes(text))) and found.end() < len(text):  # ’ → ': offsets hold
+    while (found := pattern.match(apostrophes(text))) and found.end() < len(text):  # ’ → ': offsets hold
         text, opened = text[found.end():], True
     return text, opened
 
@@ -183,7 +183,7 @@ def _instead(previous: str, phrase: str, ending: str, language: Language) -> str
     is replaced, when something it asks about comes before that word; else `phrase` is added to it."""
     first = (language.words(phrase) or [""])[0]
     if first in language.stopwords:
-        starts = [m.start() for m in re.finditer(rf"(?<!\w){re.escape(first)}(?!\w)", _apostrophes(previous),
+        starts = [m.start() for m in re.finditer(rf"(?<!\w){re.escape(first)}(?!\w)", apostrophes(previous),
                                                  re.IGNORECASE)]
         if starts and language.content_words(previous[:starts[-1]]):
             return f"{previous[:starts[-1]]}{phrase}{ending}"
@@ -194,7 +194,7 @@ def _content_tokens(text: str, language: Language) -> list[str]:
     """The content words of `text` as written (capitals kept: an acronym or a name stays one), each once."""
     content = set(language.content_words(text)) - language.question_words
     tokens: dict[str, str] = {}
-    for token in _WORD.findall(_apostrophes(text)):
+    for token in _WORD.findall(apostrophes(text)):
         if token.lower() in content:
             tokens.setdefault(token.lower(), token)
     return list(tokens.values())

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from rag import language as languages
-from rag.language import Language
+from rag.language import Language, apostrophes
 from rag.rules import SUPPORT_THRESHOLD
 from rag.segment import Quote
 
@@ -253,7 +253,7 @@ def facts(sentence: str, language: Language) -> list[Fact]:
     found += [Fact(word, frozenset({(kind, number)})) for word, kind, number in _calendar_words(text, language)]
     # Codes and identifiers ("HR-17", "B2", "CP-07"); a number with its unit ("12km") or an ordinal ("1er") is a number.
     spans = []
-    for m in _TOKEN.finditer(_apostrophes(text)):
+    for m in _TOKEN.finditer(apostrophes(text)):
         word = _bare(m.group(), language)
         if any(c.isdigit() for c in word) and _IDENTIFIER.fullmatch(word) and not (
                 _NUMBER.fullmatch(word) or _UNIT.fullmatch(word)):
@@ -263,7 +263,7 @@ def facts(sentence: str, language: Language) -> list[Fact]:
     for m in _NUMBER.finditer(text):
         found.append(Fact(m.group(), frozenset(("n", v) for v in number_values(m.group()))))
     text = _blank(text, [m.span() for m in _NUMBER.finditer(text)])
-    tokens = list(_TOKEN.finditer(_apostrophes(text)))
+    tokens = list(_TOKEN.finditer(apostrophes(text)))
     for i, m in enumerate(tokens):
         word = _bare(m.group(), language)
         if not word or not word[:1].isalpha():
@@ -290,10 +290,6 @@ def _bare(word: str, language: Language) -> str:
         if word.lower().startswith(elision) and len(word) > len(elision):
             return word[len(elision):]
     return word.strip("'./-")
-
-
-def _apostrophes(text: str) -> str:
-    return text.replace("’", "'").replace("ʼ", "'")
 
 
 def _address(text: str) -> str:
@@ -325,7 +321,7 @@ class Holdings:
         for m in _TOKEN.finditer(rest):  # "HR-17", "12km", "1er": a number inside a code, a unit, an ordinal
             if re.search(r"[^\W\d_]", m.group()):
                 keys |= {("n", _canonical(d)) for d in re.findall(r"\d+", m.group())}
-        for m in _TOKEN.finditer(_apostrophes(Language.normalise(text))):
+        for m in _TOKEN.finditer(apostrophes(Language.normalise(text))):
             word = m.group()
             keys.add(("w", word))
             bare = _bare(word, language)

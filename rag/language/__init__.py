@@ -74,7 +74,7 @@ class Language:
         """Word tokens of the normalised text, elided articles split off ("l'employé", "l’employé" → "employé")."""
         text = self.normalise(text)
         if self.elisions:
-            text = _elided(self.elisions).sub(" ", _apostrophes(text))
+            text = _elided(self.elisions).sub(" ", apostrophes(text))
         return _WORD.findall(text)
 
     def content_words(self, text: str) -> list[str]:
@@ -102,7 +102,7 @@ class Language:
     def asked_kind(self, question: str) -> str | None:
         """"year", "amount", "time", "measure" or "reason" when the question's wording asks for one, else None
         (a feature of the span's calibrated check: whether the question says what kind of answer it wants)."""
-        padded = f" {_apostrophes(self.normalise(question))} "
+        padded = f" {apostrophes(self.normalise(question))} "
         return next((kind for kind, pattern in self.kind_patterns if pattern.search(padded)), None)
 
     def say(self, key: str, **values) -> str:
@@ -115,7 +115,7 @@ class Language:
 _APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'"})
 
 
-def _apostrophes(text: str) -> str:
+def apostrophes(text: str) -> str:
     return text.translate(_APOSTROPHES)
 
 

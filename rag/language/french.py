@@ -2,7 +2,7 @@
 
 Where French differs from English in a way the shared code sees: elided function words ("l'employé",
 "d'heures", "jusqu'à") are split off by `Language.words`, both the ASCII ' and the typographic ’ read (see
-`rag.language._apostrophes`); "un"/"une" are articles far more often than numbers; the lexical index stems
+`rag.language.apostrophes`); "un"/"une" are articles far more often than numbers; the lexical index stems
 (docs/design.md#languages).
 """
 from __future__ import annotations
