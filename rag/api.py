@@ -53,8 +53,6 @@ class Assistant:
              collection: str | Sequence[str] | None = None, settings: Settings | None = None) -> "Assistant":
         """Open collections of a store for asking (`collection="hr"` or `["hr", "legal"]`; default: the
         `default` collection). Unset arguments come from `RAG_*` variables, then defaults."""
-        from rag.embed import load_embedder
-
         settings = settings or Settings.from_env()
         settings = replace(settings, **{k: v for k, v in {
             "store": str(store) if store is not None else None,
@@ -65,6 +63,12 @@ class Assistant:
         _chosen(settings.lang)  # an unknown language code is the news, before any store is opened
         # Connecting is cheap: a wrong, unreachable or refused server URL fails before anything is opened.
         generator = load_generator_for(settings) if settings.llm_is_url else None
+        return cls._opened(settings, None, generator)
+
+    @classmethod
+    def _opened(cls, settings: Settings, model, generator) -> "Assistant":
+        from rag.embed import load_embedder
+
         state_dir = state_dir_for(settings)
         if settings.store_is_url:
             make_client(settings, create=False)  # an unreachable server, not a missing keyring, is the news
@@ -72,13 +76,21 @@ class Assistant:
             raise StoreProblem(f"no store at {state_dir}; ingest documents first: python -m ingest FOLDER "
                                f"--store {state_dir}")
         keyring = open_keyring(settings, state_dir, create=False)
-        model = load_embedder(settings.embedder, settings.precision, settings.cache_dir,
-                              settings.query_prompt, settings.passage_prompt)
+        model = model or load_embedder(settings.embedder, settings.precision, settings.cache_dir,
+                                       settings.query_prompt, settings.passage_prompt)
         chroma = open_collections(settings, keyring, model)
         if chroma.count() == 0:
             raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "
                                "python -m ingest FOLDER")
         return cls(settings, keyring, chroma, model, generator)
+
+    def reopened(self) -> "Assistant":
+        """The same models over the store as it is on disk now (re-keyed, re-ingested, re-calibrated by another
+        process): what a fresh process would answer with. This one is closed."""
+        generator = self._generator
+        self.close()
+        self.store.close()
+        return self._opened(self.settings, self.embedder, generator)
 
     @property
     def generator(self):

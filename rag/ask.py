@@ -35,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--in", dest="within", action="append", default=[], metavar="PATH",
                         help="answer only from documents under this folder, or this file, of the collection "
                         "(as ingested, e.g. policies/ or policies/leave.pdf; repeatable)")
+    parser.add_argument("--no-warm", dest="warm", action="store_false", default=None,
+                        help="answer in this process, not through the warm assistant that a one-shot question "
+                        "otherwise starts or reuses (env RAG_WARM=off; it stops after RAG_WARM_IDLE seconds, "
+                        "default 600, or with python -m rag.warm stop)")
     parser.add_argument("--json", action="store_true", help="one JSON object per answer (schema in README)")
     parser.add_argument("--batch", metavar="FILE", help="questions, one per line or JSONL with a 'question' "
                         "field; writes one JSON object per line")
@@ -127,12 +131,20 @@ def interactive(assistant, as_json: bool, within: list[str], streaming: bool = F
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from rag.api import Assistant
     from rag.settings import settings_from_args
 
     warnings.formatwarning = lambda message, *rest: f"warning: {message}\n"
     settings = settings_from_args(args)
     questions = read_batch(args.batch) if args.batch else None
+    if questions is None and args.question is not None and not args.stream:
+        from rag import warm
+
+        reply = warm.ask(settings, args.question, args.within)
+        if reply is not None:
+            show(reply, args.json)
+            return 0
+    from rag.api import Assistant
+
     with Assistant.open(settings=settings) as assistant:
         if questions is not None:
             for question in questions:

@@ -35,6 +35,9 @@ class Settings:
     # Answers: "extractive" (a span or quote), "written" (verified sentences, rag/written.py), or "auto": written
     # with a chat/instruct model or an inference server, extractive with the packaged base model.
     mode: str = "auto"
+    # A one-shot ask goes to the user's warm assistant (rag/warm.py), started on demand, stopped after idle seconds.
+    warm: bool = True
+    warm_idle: int = 600
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -57,6 +60,8 @@ class Settings:
             max_new_tokens=_env_int("RAG_MAX_NEW_TOKENS", cls.max_new_tokens),
             allow_remote_llm=env.get("RAG_ALLOW_REMOTE_LLM", "") in ("1", "true", "yes"),
             mode=env.get("RAG_MODE", cls.mode),
+            warm=env.get("RAG_WARM", "on").lower() not in ("0", "off", "false", "no"),
+            warm_idle=_env_int("RAG_WARM_IDLE", cls.warm_idle),
         )
         known = {f.name for f in fields(cls)}
         return replace(base, **{k: v for k, v in overrides.items() if k in known and v is not None})

@@ -13,6 +13,9 @@ import pytest
 
 import rag.offline  # noqa: F401
 
+# Each test asks in the process it starts; tests/test_warm.py turns the warm assistant on where it tests it.
+os.environ["RAG_WARM"] = "off"
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DOCS = ROOT / "data" / "docs"
 SHARED = ROOT.parent / "shared"
@@ -169,6 +172,19 @@ def store_bytes(store: Path) -> bytes:
 def files_holding(store: Path, needle: bytes) -> list[str]:
     """Which files under the store hold these bytes: what a failed "really gone" check must say."""
     return [str(p.relative_to(store)) for p in sorted(Path(store).rglob("*")) if p.is_file() and needle in p.read_bytes()]
+
+
+def records_of(source: str) -> list:
+    """The records (id, sealed text, vector) of one ingested file of the store in RAG_STORE."""
+    import numpy as np
+
+    from rag.api import Assistant
+
+    assistant = Assistant.open()
+    records = [(i, s, np.asarray(v, dtype=np.float32)) for i, s, _, v in assistant.store.scan(include_vectors=True)
+               if assistant.retriever.open_record(i, s).source == source]
+    assistant.close()
+    return records
 
 
 def copy_docs(target: Path) -> Path:

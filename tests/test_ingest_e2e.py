@@ -5,9 +5,9 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
-from conftest import CANARIES, copy_docs, files_holding, network_namespace_available, run_cli, store_bytes
+from conftest import (CANARIES, copy_docs, files_holding, network_namespace_available, records_of, run_cli,
+                      store_bytes)
 
 
 def _summary_line(out: str) -> str:
@@ -31,7 +31,7 @@ def test_ingest_leaves_no_readable_byte_even_after_reingest_and_prune(isolated):
     assert "ingested 0, unchanged 4" in _summary_line(again.stdout)
     assert "0 chunks" in _summary_line(again.stdout)
 
-    doomed = _records_of(isolated, "procedures/claims-procedure.txt")
+    doomed = records_of("procedures/claims-procedure.txt")
     assert len(doomed) >= 3
     (docs / "procedures" / "claims-procedure.txt").unlink()
     pruned = run_cli("-m", "ingest", str(docs), "--prune")
@@ -68,16 +68,6 @@ def test_vector_files_hold_nothing_past_their_records_and_readers_leave_them_alo
     asked = run_cli("-m", "rag.ask", "Which claims need a second approver?", "--json")
     assert asked.returncode == 0, asked.stderr
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-
-
-def _records_of(isolated, source: str) -> list[tuple[str, str, np.ndarray]]:
-    from rag.api import Assistant
-
-    assistant = Assistant.open()
-    records = [(i, s, np.asarray(v, dtype=np.float32)) for i, s, _, v in assistant.store.scan(include_vectors=True)
-               if assistant.retriever.open_record(i, s).source == source]
-    assistant.close()
-    return records
 
 
 def test_rerun_over_unchanged_files_parses_and_embeds_nothing(isolated, embedder):

@@ -72,6 +72,12 @@ class CollectionSet:
     def count(self) -> int:
         return sum(store.count() for _, store in self.members)
 
+    def close(self) -> None:
+        """Let go of the Chroma clients: an embedded store's in-memory index is dropped with the last one, so
+        the next open reads what other processes wrote since."""
+        for client in {id(store.client): store.client for _, store in self.members}.values():
+            client.close()
+
     def query(self, vector: np.ndarray, k: int, within: Sequence[str] = ()) -> list[Hit]:
         hits = []
         for vault, store in self.members:
