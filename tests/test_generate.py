@@ -53,10 +53,12 @@ def test_questions_in_a_row_score_as_if_each_came_first(exact_generator):
               ["Dorman Long", "the firm Dorman Long", "1932"]),
              ("Claims above 500 euros need a manager's signature.", "What needs a signature?",
               ["Claims above 500 euros", "a manager's signature"])]
-    for sentence, question, answers in asked * 2:
-        prompt = f"{start}{sentence}\nQuestion: {question}\nAnswer:"
+    prompts = [(f"{start}{sentence}\nQuestion: {question}\nAnswer:", question, answers)
+               for sentence, question, answers in asked]
+    plain = {prompt: _plain_scores(exact_generator, prompt, answers) for prompt, _, answers in prompts}
+    for prompt, question, answers in prompts * 2:
         totals, _ = exact_generator._score(prompt, answers)
-        assert totals == pytest.approx(_plain_scores(exact_generator, prompt, answers), abs=1e-3), question
+        assert totals == pytest.approx(plain[prompt], abs=1e-3), question
     assert exact_generator._shared is not None and len(exact_generator._shared[0]) >= 100  # the start was reused
 
 
