@@ -85,9 +85,11 @@ COPY --from=app /dist /opt/rag/dist
 RUN PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 /opt/rag/venv/bin/pip install --quiet --no-deps /opt/rag/dist/*.whl
 # The root filesystem may be read-only: the store (and, with a Chroma server, the keyring and manifest
 # under XDG_DATA_HOME), the key and the TLS material live on volumes; anything a library insists on
-# writing (HOME) goes to the /tmp tmpfs.
+# writing (HOME) goes to the /tmp tmpfs. Each `run` is one process tree that ends with its command: a warm
+# assistant (rag/warm.py) would only add its start to a one-shot ask.
 ENV PATH=/opt/rag/venv/bin:$PATH \
     HOME=/tmp \
+    RAG_WARM=off \
     PYTHONDONTWRITEBYTECODE=1 \
     RAG_CACHE_DIR=/opt/rag/cache \
     RAG_STORE=/data/store \

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
@@ -245,8 +246,8 @@ class LocalGenerator:
         self.line_end = self.tokenizer.eos_token_id if self.chat or not newline else newline[-1]
         forward = inspect.signature(self.model.base_model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward else "past_key_values"
-        self._previous: list[int] = []  # the last prompt's tokens, to find the start prompts share
-        self._shared: tuple[list[int], Any] | None = None  # that start and its cache
+        self._blank_line = self.tokenizer.encode("\n\n", add_special_tokens=False)  # where prompts are cut
+        self._starts: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # prompt starts run so far, their caches
 
     # -- prompts -----------------------------------------------------------------------
     def render(self, system: str, user: str) -> str:
@@ -393,23 +394,31 @@ class LocalGenerator:
     def _prefill(self, ids):
         """The logits after the prompt and its cache.
 
-        Prompts of one pipeline share their start (instruction and examples, ~130 of ~190 tokens
-        for the default model): once two prompts in a row share at least `_MIN_SHARED` tokens, that
-        start's cache is kept and only the rest of each later prompt is run.
+        A prompt is run piece by piece, cut after each blank line (the instruction, each example, then the
+        question), and the cache after each piece is kept for the next prompt that starts alike: the
+        instruction and examples that a pipeline's prompts share (~130 of ~190 tokens for the default model) run
+        once per process. A prompt is cut at the same places whatever ran before it, so its scores are the same
+        as a fresh process's: a warm assistant answers as a one-shot ask would.
         """
         import torch
 
         tokens = ids[0].tolist()
-        if self._shared is None or not _starts_with(tokens, self._shared[0]):
-            length = _common_prefix(tokens, self._previous)
-            self._shared = None
-            if length >= _MIN_SHARED:
-                out = self._body(ids[:, :length], torch.ones((1, length), dtype=torch.long), None)
-                self._shared = (tokens[:length], _cache_of(out))
-        self._previous = tokens
-        shared = len(self._shared[0]) if self._shared else 0
-        cache = copy.deepcopy(self._shared[1]) if self._shared else None
-        out = self.model(ids[:, shared:], attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1,
+        width = len(self._blank_line)
+        cuts = [end for end in range(width, len(tokens))
+                if self._blank_line and tokens[end - width:end] == self._blank_line]
+        done, cache = 0, None
+        for cut in reversed(cuts):
+            if tuple(tokens[:cut]) in self._starts:
+                self._starts.move_to_end(tuple(tokens[:cut]))
+                done, cache = cut, copy.deepcopy(self._starts[tuple(tokens[:cut])])
+                break
+        for cut in (c for c in cuts if c > done):
+            cache = _cache_of(self._body(ids[:, done:cut], torch.ones((1, cut), dtype=torch.long), cache))
+            self._starts[tuple(tokens[:cut])] = copy.deepcopy(cache)
+            done = cut
+        while len(self._starts) > _STARTS_KEPT:
+            self._starts.popitem(last=False)
+        out = self.model(ids[:, done:], attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1,
                          **({self._cache_arg: cache} if cache is not None else {}))
         return out.logits[0, -1], _cache_of(out)
 
@@ -441,25 +450,11 @@ class LocalGenerator:
                                      **({self._cache_arg: cache} if cache is not None else {}))
 
 
-_MIN_SHARED = 32
+_STARTS_KEPT = 16  # prompt starts whose caches are kept (a few MB each for the default model)
 
 
 def _cache_of(output):
     return getattr(output, "cache", None) or output.past_key_values
-
-
-def _starts_with(tokens: list[int], prefix: list[int]) -> bool:
-    return len(tokens) > len(prefix) and tokens[:len(prefix)] == prefix
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    """How many tokens `a` and `b` share from the start, leaving `a` at least one of its own."""
-    length = 0
-    for x, y in zip(a[:-1], b):
-        if x != y:
-            break
-        length += 1
-    return length
 
 
 def _longest_chains(sequences: list[tuple[int, ...]]) -> list[tuple[int, ...]]:

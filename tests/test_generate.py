@@ -59,7 +59,21 @@ def test_questions_in_a_row_score_as_if_each_came_first(exact_generator):
     for prompt, question, answers in prompts * 2:
         totals, _ = exact_generator._score(prompt, answers)
         assert totals == pytest.approx(plain[prompt], abs=1e-3), question
-    assert exact_generator._shared is not None and len(exact_generator._shared[0]) >= 100  # the start was reused
+    assert max(map(len, exact_generator._starts)) >= 100  # the start was reused
+
+
+def test_a_prompt_scores_exactly_the_same_whatever_was_asked_before(generator):
+    """In the generator's own precision, to the last bit: a warm process answers as a fresh one would."""
+    from rag.language.english import ENGLISH
+
+    start = f"{ENGLISH.prompt.instruction}\n\n{ENGLISH.prompt.examples}Context:\n[1] "
+    prompt = f"{start}Claims above 500 euros need a manager's signature.\nQuestion: What needs a signature?\nAnswer:"
+    other = f"{start}The ferry leaves Bergen at 7 am.\nQuestion: When does the ferry leave?\nAnswer:"
+    answers = ["Claims above 500 euros", "a manager's signature"]
+    generator._starts.clear()  # as in a process that has asked nothing yet
+    first = generator.score(prompt, answers)
+    generator.score(other, ["7 am", "Bergen"])
+    assert generator.score(prompt, answers) == first
 
 
 def test_the_likeliest_whole_answer_is_chosen(exact_generator):

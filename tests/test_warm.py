@@ -55,14 +55,9 @@ def ask_measured(env: dict, *args: str) -> tuple[subprocess.CompletedProcess, fl
 
 
 def same_answer(line: str, reference: str) -> bool:
-    """Equal but for timings and the last digits of the confidences: the generator reuses the cache of the prompt
-    start that questions share once a process has asked one (rag/generate.py `_prefill`), which moves the model's
-    log-probabilities by about 1e-4, warm or not (an interactive session's second question does the same)."""
+    """Equal to the last digit of every confidence; only the timings differ."""
     answer, expected = json.loads(line), json.loads(reference)
-    for name in ("timings", "confidence", "span_confidence"):
-        if name != "timings":
-            assert abs(answer[name] - expected[name]) < 2e-3, (name, answer[name], expected[name])
-        answer.pop(name), expected.pop(name)
+    answer.pop("timings"), expected.pop("timings")
     return answer == expected
 
 

@@ -144,8 +144,9 @@ class ChromaStore:
             return []
         result = self._call("query", query_embeddings=[vector], n_results=k, include=["metadatas", "distances"],
                             **({"where": where} if where else {}))
+        # A write killed midway can leave a vector whose record row never landed: no record, no hit.
         return [Hit(i, 1.0 - float(d), m["sealed"])
-                for i, d, m in zip(result["ids"][0], result["distances"][0], result["metadatas"][0])]
+                for i, d, m in zip(result["ids"][0], result["distances"][0], result["metadatas"][0]) if m]
 
     def get(self, ids: Sequence[str]) -> dict[str, str]:
         result = self._call("get", ids=list(ids), include=["metadatas"])
