@@ -155,7 +155,7 @@ def test_a_store_that_cannot_be_opened_fails_the_same_way_warm_or_not(warm_env, 
     os.chmod(wrong_key / "key", 0o600)
     settings = {**env, "RAG_KEY_FILE": str(wrong_key / "key")}
     warm, _ = ask_measured(settings, LEAVE)
-    local, _ = ask_measured({**settings, "RAG_WARM": "off"}, LEAVE)
+    local = run_cli("-m", "rag.ask", LEAVE, env={**settings, "RAG_WARM": "off"})
     assert local.returncode != 0 and local.stderr.startswith("error: ")
     assert (warm.returncode, warm.stdout, warm.stderr) == (local.returncode, local.stdout, local.stderr)
     assert "Traceback" not in warm.stderr
