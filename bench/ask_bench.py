@@ -30,10 +30,9 @@ QUESTION = "How many days of paid annual leave do employees get?"
 TARGET_SECONDS, LIMIT_SECONDS, TARGET_RSS_MIB = 4.0, 8.0, 1536
 
 
-def one_ask(question: str, env: dict) -> tuple[float, float, str]:
-    """Seconds, the asking process's own peak RSS (MiB) and the first line of the answer of one fresh
-    `python -m rag.ask`. The peak is read from /proc at exit: ru_maxrss would count what the process was before
-    its exec."""
+def run_ask(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float, float]:
+    """One fresh `python -m rag.ask ARGS`: its result, wall seconds and its own peak RSS in MiB. The peak is
+    VmHWM read at exit: ru_maxrss would count the process it was forked from."""
     with tempfile.TemporaryDirectory() as folder:
         peak_file = Path(folder) / "peak"
         code = ("import atexit, runpy, sys\n"
@@ -42,12 +41,17 @@ def one_ask(question: str, env: dict) -> tuple[float, float, str]:
                 "sys.argv = ['rag.ask', *sys.argv[1:]]\n"
                 "runpy.run_module('rag.ask', run_name='__main__', alter_sys=True)\n")
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", code, question], cwd=REPO, env={**os.environ, **env},
-                                capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        if result.returncode != 0:
-            raise SystemExit(f"rag.ask failed ({result.returncode}): {result.stderr.strip()}")
-        return seconds, int(peak_file.read_text()) / 1024, result.stdout.splitlines()[0]
+        result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env={**os.environ, **env},
+                                capture_output=True, text=True, timeout=900)
+        return result, time.perf_counter() - start, int(peak_file.read_text()) / 1024
+
+
+def one_ask(question: str, env: dict) -> tuple[float, float, str]:
+    """Seconds, peak RSS (MiB) and the first line of the answer of one fresh `python -m rag.ask QUESTION`."""
+    result, seconds, peak = run_ask([question], env)
+    if result.returncode != 0:
+        raise SystemExit(f"rag.ask failed ({result.returncode}): {result.stderr.strip()}")
+    return seconds, peak, result.stdout.splitlines()[0]
 
 
 def warm_assistant_rss(env: dict) -> float:

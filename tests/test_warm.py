@@ -9,13 +9,15 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import DEMO_DOCS, ROOT, files_holding, records_of, run_cli, store_bytes
+
+sys.path.insert(0, str(ROOT / "bench"))
+from ask_bench import run_ask  # noqa: E402  (the bench's measure of an asking process)
 
 LEAVE = "How many days of paid annual leave do employees get?"
 UNANSWERED = "What is the parking fee at the Bergen office?"
@@ -42,16 +44,8 @@ def warm_env(tmp_path_factory, embedder):
 
 def ask_measured(env: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     """`python -m rag.ask ...` as a fresh process: its result and its own peak RSS in MiB."""
-    with tempfile.TemporaryDirectory() as folder:
-        peak_file = Path(folder) / "peak"
-        code = ("import atexit, runpy, sys\n"
-                f"atexit.register(lambda: open({str(peak_file)!r}, 'w').write("
-                "[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]))\n"
-                "sys.argv = ['rag.ask', *sys.argv[1:]]\n"
-                "runpy.run_module('rag.ask', run_name='__main__', alter_sys=True)\n")
-        result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, **env},
-                                capture_output=True, text=True, timeout=600)
-        return result, int(peak_file.read_text()) / 1024
+    result, _, peak = run_ask(list(args), env)
+    return result, peak
 
 
 def same_answer(line: str, reference: str) -> bool:
