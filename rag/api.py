@@ -13,7 +13,7 @@ from rag.offline import off_block, on_block
 from rag.retrieve import Passage, Retriever
 from rag.settings import Settings
 from rag.store.audit import AuditLog
-from rag.store.chroma import make_client, state_dir_for
+from rag.store.chroma import make_client, state_dir_for, store_stamp
 from rag.store.keyring import Keyring, open_keyring
 from rag.store.vault import CollectionSet, open_collections
 
@@ -43,6 +43,7 @@ class Assistant:
         self.retriever = Retriever(store, embedder)
         self._pipeline: AskPipeline | None = None
         self.audit = AuditLog(state_dir_for(settings), keyring)
+        self._stamp = store_stamp(state_dir_for(settings))
         # Anything in this process that tries to reach the network is refused and recorded.
         self._record_block = lambda message: self.audit.append("egress-blocked", "refused", secret={"detail": message})
         on_block(self._record_block)
@@ -53,6 +54,8 @@ class Assistant:
              collection: str | Sequence[str] | None = None, settings: Settings | None = None) -> "Assistant":
         """Open collections of a store for asking (`collection="hr"` or `["hr", "legal"]`; default: the
         `default` collection). Unset arguments come from `RAG_*` variables, then defaults."""
+        from rag.embed import load_embedder
+
         settings = settings or Settings.from_env()
         settings = replace(settings, **{k: v for k, v in {
             "store": str(store) if store is not None else None,
@@ -63,12 +66,6 @@ class Assistant:
         _chosen(settings.lang)  # an unknown language code is the news, before any store is opened
         # Connecting is cheap: a wrong, unreachable or refused server URL fails before anything is opened.
         generator = load_generator_for(settings) if settings.llm_is_url else None
-        return cls._opened(settings, None, generator)
-
-    @classmethod
-    def _opened(cls, settings: Settings, model, generator) -> "Assistant":
-        from rag.embed import load_embedder
-
         state_dir = state_dir_for(settings)
         if settings.store_is_url:
             make_client(settings, create=False)  # an unreachable server, not a missing keyring, is the news
@@ -76,21 +73,27 @@ class Assistant:
             raise StoreProblem(f"no store at {state_dir}; ingest documents first: python -m ingest FOLDER "
                                f"--store {state_dir}")
         keyring = open_keyring(settings, state_dir, create=False)
-        model = model or load_embedder(settings.embedder, settings.precision, settings.cache_dir,
-                                       settings.query_prompt, settings.passage_prompt)
+        model = load_embedder(settings.embedder, settings.precision, settings.cache_dir,
+                              settings.query_prompt, settings.passage_prompt)
         chroma = open_collections(settings, keyring, model)
         if chroma.count() == 0:
             raise StoreProblem(f"the store at {settings.store} is empty; ingest documents first: "
                                "python -m ingest FOLDER")
         return cls(settings, keyring, chroma, model, generator)
 
-    def reopened(self) -> "Assistant":
-        """The same models over the store as it is on disk now (re-keyed, re-ingested, re-calibrated by another
-        process): what a fresh process would answer with. This one is closed."""
-        generator = self._generator
-        self.close()
+    def _follow_store(self) -> None:
+        """Open the store again, models kept, when another process changed it on disk (an ingest, a key rotation,
+        a calibration): this process's Chroma view of an embedded store would not see it (queries then fail with
+        "Error finding id"), and its keys or lexical index could be stale. What a fresh process would answer."""
+        stamp = store_stamp(state_dir_for(self.settings))
+        if stamp == self._stamp:
+            return
         self.store.close()
-        return self._opened(self.settings, self.embedder, generator)
+        self.keyring = open_keyring(self.settings, state_dir_for(self.settings), create=False)
+        self.store = open_collections(self.settings, self.keyring, self.embedder)
+        self.retriever = Retriever(self.store, self.embedder)
+        self.audit = AuditLog(state_dir_for(self.settings), self.keyring)
+        self._pipeline, self._stamp = None, stamp
 
     @property
     def generator(self):
@@ -145,6 +148,7 @@ class Assistant:
         answer to documents under those folders or files of the collections (`--in`); `lang` is the
         question's language code (default: the settings', else detected); `mode` is "extractive", "written" or
         "auto" (default: the settings')."""
+        self._follow_store()
         question = checked_question(question)
         answer = self._pipeline_for(k, within, lang).ask(question, mode)
         self._record(question, answer, user)
@@ -154,6 +158,7 @@ class Assistant:
                within: Sequence[str] = (), lang: str | None = None, mode: str | None = None) -> Iterator:
         """`ask`, as it happens: `rag.written.Event`s (`text` pieces as the model writes, `kept`/`dropped` for each
         sentence once verified), the last one `answer` with the Answer. Extractive mode gives only that one."""
+        self._follow_store()
         question = checked_question(question)
         for event in self._pipeline_for(k, within, lang).stream(question, mode):
             if event.kind == "answer":
@@ -179,6 +184,7 @@ class Assistant:
                lang: str | None = None) -> list[Passage]:
         """The decrypted passages closest to `query`, best first, with their scores (`within`, `lang`: as in
         `ask`)."""
+        self._follow_store()
         retriever = self.retriever.scoped(within)
         query = checked_question(query)
         language = _chosen(lang) or _chosen(self.settings.lang) or languages.of(query)
@@ -189,6 +195,7 @@ class Assistant:
         """Every ingested source, decrypted from the manifest."""
         from rag.store.manifest import Manifest
 
+        self._follow_store()
         documents = []
         for vault, _ in self.store.members:
             for entry in Manifest.load(vault.state_dir, vault.keys).entries.values():

@@ -13,8 +13,8 @@ What keeps it private (docs/security.md#the-warm-assistant):
 - each request proves it holds the same key material (the key file's bytes, the passphrase, the inference
   server's token) with an HMAC over a fresh nonce: a process that could not open the store is refused;
 - it writes nothing but the audit entries the asking process would write; no question or answer is logged.
-The answer is `Assistant.ask`'s, as in the asking process; the store is reopened (models kept) when its keyring,
-manifest, calibration or lexical index changes on disk.
+The answer is `Assistant.ask`'s, as in the asking process; the Assistant opens the store again (models kept) when
+another process changed it on disk.
 
     python -m rag.warm status     # the user's warm assistants
     python -m rag.warm stop       # stop them all
@@ -310,18 +310,6 @@ def _captured() -> Iterator[list[str]]:
         logging.root.removeHandler(handler)
 
 
-def _store_stamp(state_dir: Path) -> tuple:
-    """What changes when the store is re-keyed, re-ingested elsewhere or re-calibrated (audit entries aside)."""
-    paths = [p for p in state_dir.glob("*") if p.is_file() and not p.name.startswith(("audit", "."))]
-    paths += list(state_dir.glob("lexicon-*/state.bin"))
-    stamp = []
-    for path in sorted(paths):
-        with contextlib.suppress(FileNotFoundError):
-            info = path.stat()
-            stamp.append((path.name, info.st_ino, info.st_mtime_ns, info.st_size))
-    return tuple(stamp)
-
-
 class _Assistant:
     """The warm process: one opened Assistant, one request at a time."""
 
@@ -333,7 +321,6 @@ class _Assistant:
         self.identity = fingerprint(settings)
         self.state_dir = state_dir_for(settings)
         with _captured() as self.standing:  # what opening says, the asking process said every time
-            self.stamp = _store_stamp(self.state_dir)
             self.assistant = Assistant.open(settings=settings)
             self.assistant.pipeline  # the generator and calibration, loaded now rather than at the first question
 
@@ -392,28 +379,21 @@ class _Assistant:
             _send(conn, {"refused": "not the key material or settings this assistant was started with"})
             return True
         conn.settimeout(None)
-        reply, keep_serving = self.answer(request)
-        _send(conn, reply)
-        return keep_serving
+        _send(conn, self.answer(request))
+        return True
 
-    def answer(self, request: dict) -> tuple[dict, bool]:
+    def answer(self, request: dict) -> dict:
         with _captured() as notes:
             try:
-                stamp = _store_stamp(self.state_dir)
-                if stamp != self.stamp:
-                    self.assistant, self.stamp = self.assistant.reopened(), stamp
                 answer = self.assistant.ask(str(request.get("question", "")), k=request.get("k"),
                                             within=[str(p) for p in request.get("within") or ()])
             except RagError as exc:
-                # A store that can no longer be opened (deleted, re-keyed away) ends this assistant.
-                reopen_failed = stamp != self.stamp
-                return {"error": str(exc), "exit_code": exc.exit_code,
-                        "notes": self.standing + notes}, not reopen_failed
+                return {"error": str(exc), "exit_code": exc.exit_code, "notes": self.standing + notes}
             except Exception:
-                return {"fallback": True}, True  # the asking process answers, and shows what went wrong
+                return {"fallback": True}  # the asking process answers, and shows what went wrong
         shown = {"answer": answer.answer, "abstained": answer.abstained, "text": answer.render_text(),
                  "json": answer.to_json()}
-        return {"answer": shown, "notes": self.standing + [n for n in notes if n not in self.standing]}, True
+        return {"answer": shown, "notes": self.standing + [n for n in notes if n not in self.standing]}
 
     def close(self) -> None:
         if self._still_ours():

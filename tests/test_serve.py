@@ -218,6 +218,25 @@ def test_an_uploaded_word_file_and_email_with_attachment_are_searchable(rag_serv
     assert shm_uploads() == before_shm
 
 
+def test_an_ingest_by_another_process_is_answered_on_the_next_request(rag_server, tmp_path):
+    """Chroma's view of an embedded store in the server's process does not follow another process's writes: the
+    server opens the store again when its files changed, instead of failing or missing the new document."""
+    docs = tmp_path / "ferry"
+    docs.mkdir()
+    (docs / "ferry-timetable.md").write_text("# Staff ferry\n\nThe staff ferry to the Askvoll depot leaves the "
+                                             "Bergen quay at 07:15 every weekday.\n", encoding="utf-8")
+    question = {"question": "When does the staff ferry to the Askvoll depot leave?"}
+    with rag_server.client(rag_server.token("reader")) as client:
+        assert client.post("/ask", json=question).status_code == 200  # the server's view is open
+        ingested = run_cli("-m", "ingest", str(docs), env=rag_server.env)
+        assert ingested.returncode == 0, ingested.stderr
+        answer = client.post("/ask", json=question)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert not body["abstained"] and body["citations"][0]["source"] == "ferry-timetable.md", body
+    assert "07:15" in body["citations"][0]["quote"]
+
+
 def test_concurrent_asks_are_all_answered_and_the_server_stays_responsive(rag_server):
     token = rag_server.token("reader")
     health_seconds: list[float] = []

@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.errors import StoreProblem, UsageError
 from rag.settings import APP, Settings
-from rag.store.chroma_internals import remove_dropped_segments, scrub_vector_files, vacuum
+from rag.store.chroma_internals import drop_process_view, remove_dropped_segments, scrub_vector_files, vacuum
 from rag.store.keyring import LEGACY_CHROMA_NAME, CollectionKeys
 
 STORE_FORMAT = 1
@@ -52,6 +52,21 @@ def state_dir_for(settings: Settings) -> Path:
     # The tag once named the server's one collection; it keeps that form so older stores find their keys.
     tag = hashlib.sha256(f"{settings.store}#{LEGACY_CHROMA_NAME}".encode()).hexdigest()[:16]
     return Path(user_data_dir(APP)) / "servers" / tag
+
+
+def store_stamp(state_dir: Path) -> tuple:
+    """What changes on disk when another process re-keys, ingests into or re-calibrates the store (its keyring,
+    manifests, calibration, lexical index states), audit entries aside: a long-lived process compares it."""
+    paths = [p for p in state_dir.glob("*") if p.is_file() and not p.name.startswith(("audit", "."))]
+    paths += list(state_dir.glob("lexicon-*/state.bin"))
+    stamp = []
+    for path in sorted(paths):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        stamp.append((path.name, info.st_ino, info.st_mtime_ns, info.st_size))
+    return tuple(stamp)
 
 
 def make_client(settings: Settings, create: bool):
@@ -98,6 +113,12 @@ class ChromaStore:
     @property
     def info(self) -> dict:
         return dict(self.collection.metadata or {})
+
+    def close(self) -> None:
+        """Let go of the client and of this process's view of an embedded store (`drop_process_view`): the next
+        open sees what other processes wrote since. Every other open store of the same path must be reopened."""
+        self.client.close()
+        drop_process_view(self.client)
 
     def _call(self, method: str, **kwargs):
         """Compaction swaps in a fresh collection under the same name; a long-lived reader (the

@@ -96,3 +96,19 @@ def _is_uuid(name: str) -> bool:
         return str(uuid.UUID(name)) == name
     except ValueError:
         return False
+
+
+def drop_process_view(client) -> None:
+    """Chroma keeps one in-memory view of an embedded store (its SQLite connection, the HNSW indexes) per path and
+    process, shared by every client of that path, and never reads what other processes wrote after it was made. A
+    client's `close` frees it only when no other client holds it; this stops and forgets it in any case, so the
+    next client of the path reads the files as they are now. Every other client of the path is dead after it."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    if not client.get_settings().is_persistent:
+        return  # a server's clients hold no copy of the store
+    identifier = client._identifier
+    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+    system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+    if system is not None:
+        system.stop()

@@ -73,10 +73,9 @@ class CollectionSet:
         return sum(store.count() for _, store in self.members)
 
     def close(self) -> None:
-        """Let go of the Chroma clients: an embedded store's in-memory index is dropped with the last one, so
-        the next open reads what other processes wrote since."""
-        for client in {id(store.client): store.client for _, store in self.members}.values():
-            client.close()
+        """Let go of the Chroma clients and of this process's view of an embedded store (`ChromaStore.close`)."""
+        for _, store in self.members:
+            store.close()
 
     def query(self, vector: np.ndarray, k: int, within: Sequence[str] = ()) -> list[Hit]:
         hits = []
