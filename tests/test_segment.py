@@ -1,12 +1,11 @@
 """Segments for quotes (rag/segment.py): sentences of prose, code lines and blocks, option-list items."""
-from pathlib import Path
-
 import pytest
+from conftest import SHARED
 
 from rag import language as languages
 from rag.segment import Quote
 
-R_MANUALS = Path("/work/shared/corpora/r-manuals")
+R_MANUALS = SHARED / "corpora" / "r-manuals"
 
 
 def texts(text, language="en"):

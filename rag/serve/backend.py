@@ -114,14 +114,8 @@ class Backend:
     def _ingest(self, name: str, folder: Path):
         from rag.ingest.job import run_ingest
 
-        summary = run_ingest([folder], replace(self.settings, collection=name), embedder=self.embedder)
-        if summary.ingested:
-            # Fresh views: compaction may have replaced the collection, and an in-memory lexical index
-            # must not keep serving the text of replaced chunks.
-            for view in self._views.values():
-                view.close()
-            self._views.clear()
-        return summary
+        # Each view opens the store again on its next request when this changed it (`Assistant._follow_store`).
+        return run_ingest([folder], replace(self.settings, collection=name), embedder=self.embedder)
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)
